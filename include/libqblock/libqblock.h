@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libqblock.h: create, open, read, write and inspect virtual disk images
+ * (qcow2, qcow, qed, vmdk, vdi, vpc, raw, cow) through a file-like API with
+ * byte offsets.
+ *
+ * Conventions that hold for every function below:
+ *  - Every call takes the caller's QBroker. On failure it records the code
+ *    it returns, the errno behind it and a message naming the function and
+ *    the image, and returns a negative QB_ERR_* code (libqblock-error.h).
+ *    On success the broker's previous error is left as it was.
+ *  - A NULL broker, state or info pointer returns QB_ERR_INVALID_PARAM (with
+ *    a NULL broker nothing can be recorded).
+ *  - Threads: a broker belongs to one thread at a time. Different states are
+ *    independent. One open state may be used from several threads at once,
+ *    each with its own broker; overlapping writes are serialised so that no
+ *    byte written by a completed call is lost. Opening, closing and deleting
+ *    a state must not race with other calls on that state.
+ *  - Nothing aborts: allocation failures return QB_ERR_MEM_ERR.
+ */
+#ifndef LIBQBLOCK_H
+#define LIBQBLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libqblock-error.h"
+#include "libqblock-types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Brokers and errors                                                  */
+
+/**
+ * qb_broker_new: allocate a broker, the carrier of the last error.
+ * Returns 0, QB_ERR_INVALID_PARAM when @broker is NULL, or QB_ERR_MEM_ERR.
+ */
+LIBQBLOCK_EXPORT int qb_broker_new(QBroker **broker);
+
+/** qb_broker_delete: free *@broker and set it to NULL; NULL is a no-op. */
+LIBQBLOCK_EXPORT void qb_broker_delete(QBroker **broker);
+
+/**
+ * qb_strerror: static English text for a QB_ERR_* code (or 0). Unknown codes
+ * give "unknown error". Never NULL, never to be freed.
+ */
+LIBQBLOCK_EXPORT const char *qb_strerror(int err);
+
+/**
+ * qb_error_get_human_str: copy the last error's message, NUL-terminated and
+ * truncated to fit @buf_size, into @buf ("" when there was none). Does
+ * nothing when @broker or @buf is NULL or @buf_size is 0.
+ */
+LIBQBLOCK_EXPORT void qb_error_get_human_str(QBroker *broker, char *buf, size_t buf_size);
+
+/** qb_error_get_errno: the positive errno of the last failure, 0 if none. */
+LIBQBLOCK_EXPORT int qb_error_get_errno(QBroker *broker);
+
+/* ------------------------------------------------------------------ */
+/* States and info structs                                             */
+
+/** qb_state_new: allocate an image state (closed). */
+LIBQBLOCK_EXPORT int qb_state_new(QBroker *broker, QBlockState **qbs);
+
+/**
+ * qb_state_delete: close the image if it is open (flushing it; an error of
+ * that flush is recorded on @broker), free *@qbs and set it to NULL.
+ */
+LIBQBLOCK_EXPORT void qb_state_delete(QBroker *broker, QBlockState **qbs);
+
+/** qb_prot_info_new: allocate a zeroed QBlockProtInfo. */
+LIBQBLOCK_EXPORT int qb_prot_info_new(QBroker *broker, QBlockProtInfo **op);
+/** qb_prot_info_delete: free *@op (not the strings it points to) and set it to NULL. */
+LIBQBLOCK_EXPORT void qb_prot_info_delete(QBroker *broker, QBlockProtInfo **op);
+
+/** qb_fmt_info_new: allocate a zeroed QBlockFmtInfo. */
+LIBQBLOCK_EXPORT int qb_fmt_info_new(QBroker *broker, QBlockFmtInfo **op);
+/**
+ * qb_fmt_info_delete: free *@op, and the strings qb_fmt_info_set_options
+ * stored in it, and set *@op to NULL.
+ */
+LIBQBLOCK_EXPORT void qb_fmt_info_delete(QBroker *broker, QBlockFmtInfo **op);
+
+/**
+ * qb_fmt_info_set_options: set create options of @fmt from a qemu-img -o
+ * style string, "key=value,key=value" (a literal comma in a value is
+ * written ",,"). @fmt->fmt_type must be set first. Keys are qemu-img's:
+ * size, backing_file, backing_fmt, cluster_size, compat, preallocation,
+ * subformat, encryption, table_size, static, ...; sizes accept the suffixes
+ * k, M, G, T, P, E (powers of 1024) and b/B. Boolean values are on/off,
+ * true/false, yes/no.
+ *
+ * Strings (backing_file) are copied and owned by @fmt: such options need an
+ * @fmt made by qb_fmt_info_new (QB_ERR_INVALID_PARAM otherwise), and the
+ * copies are freed by qb_fmt_info_delete or by a later call that replaces
+ * them. Unknown keys, keys the format has no use for and malformed values
+ * return QB_ERR_INVALID_PARAM and leave @fmt unchanged.
+ */
+LIBQBLOCK_EXPORT int qb_fmt_info_set_options(QBroker *broker, QBlockFmtInfo *fmt, const char *opts);
+
+/* ------------------------------------------------------------------ */
+/* Images                                                              */
+
+/**
+ * qb_create: make the image described by @fmt at @loc; it is not opened.
+ * A virt_size of 0 with a backing file takes the backing file's size.
+ * @flag: LIBQBLOCK_O_* flags (checked as for qb_open); only the cache flags
+ * matter here. An existing
+ * file is overwritten, as qemu-img create does; an image another process
+ * holds returns QB_ERR_LOCKED. Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
+                               QBlockFmtInfo *fmt, int flag);
+
+/**
+ * qb_open: open the image at @loc into @qbs. With @fmt NULL, or its
+ * fmt_type QB_FMT_NONE, the format is probed (an image probed as raw may
+ * not have its first sector written so that it would probe as another
+ * format). @flag is a combination of LIBQBLOCK_O_*; bits outside
+ * LIBQBLOCK_O_ALL_FLAGS are QB_ERR_INVALID_PARAM, and so are
+ * LIBQBLOCK_O_NATIVE_AIO without LIBQBLOCK_O_NOCACHE and
+ * LIBQBLOCK_O_FORCE_SHARE with LIBQBLOCK_O_RDWR. Opening a state that is
+ * already open is QB_ERR_INVALID_PARAM; an image held in a conflicting way
+ * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED.
+ */
+LIBQBLOCK_EXPORT int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
+                             QBlockFmtInfo *fmt, int flag);
+
+/**
+ * qb_close: flush and close the image. Returns the flush's error, if any;
+ * the image is closed either way. Closing a state that is not open is
+ * QB_ERR_INVALID_PARAM. A closed state may be opened again.
+ */
+LIBQBLOCK_EXPORT int qb_close(QBroker *broker, QBlockState *qbs);
+
+/**
+ * qb_read / qb_write: transfer @len bytes at byte @offset, like pread(2)
+ * and pwrite(2) but never short: any offset and length is allowed, and
+ * unaligned edges are read-modify-written. The whole range must lie inside
+ * the virtual size (QB_ERR_BLOCK_OUT_OF_RANGE otherwise). Return @len, or a
+ * negative QB_ERR_*; @len 0 returns 0. A write to an image opened
+ * read-only is QB_ERR_READ_ONLY.
+ */
+LIBQBLOCK_EXPORT int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf,
+                                 uint64_t len, uint64_t offset);
+LIBQBLOCK_EXPORT int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                                  uint64_t len, uint64_t offset);
+
+/** qb_flush: make every completed write durable (a no-op under LIBQBLOCK_O_NO_FLUSH). */
+LIBQBLOCK_EXPORT int qb_flush(QBroker *broker, QBlockState *qbs);
+
+/**
+ * qb_discard: tell the image that [@offset, @offset+@len) is no longer
+ * needed. Whole sectors inside the range are released where the format can
+ * (unaligned edges are left alone); what they read afterwards depends on
+ * the format (zeros for raw on a file system with hole punching, the
+ * backing file's data for formats with one). The range must lie inside the
+ * image; a format without discard support ignores it and returns 0.
+ */
+LIBQBLOCK_EXPORT int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len);
+
+/**
+ * qb_check_allocation: is [@start, @start+@length) allocated in this image
+ * (its top layer, not a backing file)? Sets *@pstatus to 1 (allocated) or
+ * 0 (not) and *@plength to the number of bytes from @start that share that
+ * status (1..@length). @length must be > 0 and the range inside the image.
+ * For raw images "allocated" means backed by data in the host file (not a
+ * hole). Unaligned starts are treated as their containing sector.
+ */
+LIBQBLOCK_EXPORT int qb_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t start,
+                                         int64_t length, int *pstatus, int64_t *plength);
+
+/**
+ * qb_block_status: the status of the range starting at @offset, at most
+ * @length bytes, through the whole backing chain, as qemu-img map reports
+ * it: fills @st with the run length (1..@length, sector multiples except at
+ * the end of the image), QB_BLOCK_* flags, the depth of the layer that
+ * allocates it, and the host offset where one exists. @length must be > 0
+ * and the range inside the image.
+ */
+LIBQBLOCK_EXPORT int qb_block_status(QBroker *broker, QBlockState *qbs, uint64_t offset,
+                                     uint64_t length, QBlockStatusInfo *st);
+
+/**
+ * qb_info_image_static_get: facts about the open image. *@info is
+ * allocated by the library (its strings too) and freed with
+ * qb_info_image_static_delete.
+ */
+LIBQBLOCK_EXPORT int qb_info_image_static_get(QBroker *broker, QBlockState *qbs,
+                                              QBlockStaticInfo **info);
+LIBQBLOCK_EXPORT void qb_info_image_static_delete(QBroker *broker, QBlockStaticInfo **info);
+
+/** qb_get_allocated_file_size: host bytes used by the image's files, or < 0. */
+LIBQBLOCK_EXPORT int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs);
+
+/** qb_is_dirty: 1 when the image is marked dirty / needs a check, 0 when clean, < 0 on error. */
+LIBQBLOCK_EXPORT int qb_is_dirty(QBroker *broker, QBlockState *qbs);
+
+/** qb_has_zero_init: 1 when areas never written read as zeros, 0 when not, < 0 on error. */
+LIBQBLOCK_EXPORT int qb_has_zero_init(QBroker *broker, QBlockState *qbs);
+
+/* ------------------------------------------------------------------ */
+/* Format names                                                        */
+
+/** qb_str2fmttype: "qcow2" -> QB_FMT_QCOW2 ("vhd" is accepted for vpc); QB_FMT_NONE if unknown. */
+LIBQBLOCK_EXPORT enum QBlockFmtType qb_str2fmttype(const char *fmt_str);
+
+/** qb_fmttype2str: QB_FMT_QCOW2 -> "qcow2"; NULL when unknown; not to be freed. */
+LIBQBLOCK_EXPORT const char *qb_fmttype2str(enum QBlockFmtType fmt_type);
+
+/* ------------------------------------------------------------------ */
+/* Maintenance                                                         */
+
+/**
+ * qb_check: check the open image's metadata for consistency, as qemu-img
+ * check does, and fill *@res with the findings. @fix is 0 (only look) or a
+ * mix of QB_CHECK_FIX_LEAKS and QB_CHECK_FIX_ERRORS (repair what is found),
+ * which needs the state opened with LIBQBLOCK_O_RDWR (QB_ERR_READ_ONLY
+ * otherwise). Returns 0 when the check ran, whatever it found (look at the
+ * counters in *@res); QB_ERR_NOT_SUPPORTED for a format without a check
+ * (raw, for one). A check with @fix must not run concurrently with any other
+ * call on the same state.
+ */
+LIBQBLOCK_EXPORT int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlockCheckResult *res);
+
+/**
+ * qb_truncate: change the virtual size of the open image to @size bytes
+ * (grow or shrink), without preallocation. Needs the state opened with
+ * LIBQBLOCK_O_RDWR. The size is passed to the format as given, not rounded:
+ * formats that need a multiple of 512 (qcow2, qed) refuse other sizes with
+ * QB_ERR_INVALID_PARAM, as qemu-img resize does; formats that cannot resize
+ * (or cannot shrink) return QB_ERR_NOT_SUPPORTED. Must not run concurrently
+ * with any other call on the same state.
+ */
+LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBQBLOCK_H */
