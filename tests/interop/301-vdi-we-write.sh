@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# 301-vdi-we-write.sh: VDI images that libqblock creates have qemu-img's
+# header and block map (all but the random UUIDs); after hundreds of seeded
+# random writes of any size and alignment (some of zeros), mirrored into a
+# raw file by qemu-io, they pass `qemu-img check`, `qemu-img compare` equals
+# the mirror, and `map`/`info` agree with qemu-img's. QEMU then writes into
+# our image and we into QEMU's, and both still agree.
+
+source "$SRCDIR/tests/interop/common.sh"
+require_qemu_img
+require_qemu_io
+
+# --- helpers shared by the 3xx scripts (each script carries its own copy) ---
+
+# same_raw FMT IMG: qblock-img and qemu-img convert IMG to the same raw bytes.
+same_raw() {
+    rm -f ours.raw ref.raw
+    run qbi convert -f "$1" -O raw "$2" ours.raw
+    run "$QEMU_IMG" convert -f "$1" -O raw "$2" ref.raw
+    same_content ours.raw ref.raw
+}
+
+# same_map FMT IMG: `map --output=json` prints what qemu-img prints.
+same_map() {
+    run "$QEMU_IMG" map -f "$1" --output=json "$2"
+    mv run.out qemu-map.json
+    run qbi map -f "$1" --output=json "$2"
+    same_output "map of $2" qemu-map.json run.out
+}
+
+# same_info FMT IMG: the sizes `info --output=json` reports agree.
+same_info() {
+    run "$QEMU_IMG" info -f "$1" --output=json "$2"
+    grep '"virtual-size"\|"cluster-size"\|"format"\|"backing-filename"' run.out |
+        grep -v '^            ' >qemu-info.txt
+    run qbi info -f "$1" --output=json "$2"
+    grep '"virtual-size"\|"cluster-size"\|"format"\|"backing-filename"' run.out |
+        grep -v '^            ' >ours-info.txt
+    same_output "info of $2" qemu-info.txt ours-info.txt
+}
+
+# random_writes FMT IMG MIRROR SEED COUNT MAXLEN: COUNT writes of 1..MAXLEN
+# bytes at any byte offset (one in eight writes zeros), drawn from bash's
+# RANDOM seeded with SEED, through qblock-img into IMG; the same writes go
+# into the raw MIRROR through one qemu-io run.
+random_writes() {
+    local fmt=$1 img=$2 mirror=$3 count=$5 maxlen=$6 size off len pat i rc
+    local -a qargs=()
+    size=$(stat -c %s "$mirror")
+    RANDOM=$4
+    for ((i = 0; i < count; i++)); do
+        off=$(( (RANDOM * 32768 + RANDOM) % size ))
+        len=$(( 1 + (RANDOM * 32768 + RANDOM) % maxlen ))
+        if (( off + len > size )); then
+            len=$(( size - off ))
+        fi
+        pat=$(( RANDOM % 255 + 1 ))
+        rc=0
+        if (( RANDOM % 8 == 0 )); then
+            qbi write -q -f "$fmt" -z "$img" $off $len || rc=$?
+            qargs+=(-c "write -z $off $len")
+        else
+            qbi write -q -f "$fmt" -P $pat "$img" $off $len || rc=$?
+            qargs+=(-c "write -P $pat $off $len")
+        fi
+        check_status 0 $rc "qblock-img write #$i ($off, $len) on $img"
+    done
+    "$QEMU_IO" -f raw "${qargs[@]}" "$mirror" >qemu-io.log 2>&1 ||
+        fail "qemu-io could not write the mirror"
+    ! grep -q "failed\|error" qemu-io.log || fail "qemu-io reported a problem on the mirror"
+}
+
+# same_header OURS QEMUS: equal bytes but for the image and snapshot UUIDs.
+same_header() {
+    local a=$1 b=$2
+    [ "$(stat -c %s "$a")" = "$(stat -c %s "$b")" ] ||
+        fail "$a is $(stat -c %s "$a") bytes, qemu-img's $b $(stat -c %s "$b")"
+    cmp -l "$a" "$b" | awk '$1 <= 392 || $1 > 424 { bad = 1 } END { exit bad }' ||
+        fail "$a and $b differ outside the UUIDs: $(cmp -l "$a" "$b" | head -5)"
+}
+
+for spec in "64M static=off" "16M static=on" "10000 static=off" "0 static=on"; do
+    set -- $spec
+    run qbi create -q -f vdi -o "$2" ours.vdi "$1"
+    run "$QEMU_IMG" create -q -f vdi -o "$2" qemu.vdi "$1"
+    if [ "$2" = static=on ]; then
+        # The data area is a hole: compare the header and map only.
+        head -c 4096 ours.vdi >ours.head
+        head -c 4096 qemu.vdi >qemu.head
+        same_header ours.head qemu.head
+        [ "$(stat -c %s ours.vdi)" = "$(stat -c %s qemu.vdi)" ] || fail "static sizes differ"
+    else
+        same_header ours.vdi qemu.vdi
+    fi
+    run "$QEMU_IMG" check -f vdi ours.vdi
+done
+
+# Random writes on a dynamic image and a static one.
+run qbi create -q -f vdi dyn.vdi 64M
+sparse_file dyn.raw 64M
+random_writes vdi dyn.vdi dyn.raw 3001 300 300000
+run qbi create -q -f vdi -o static=on sta.vdi 16M
+sparse_file sta.raw 16M
+random_writes vdi sta.vdi sta.raw 3002 150 100000
+
+for img in dyn sta; do
+    run "$QEMU_IMG" check -f vdi $img.vdi
+    run "$QEMU_IMG" compare -f vdi -F raw $img.vdi $img.raw
+    run qbi compare -f vdi -F raw $img.vdi $img.raw
+    same_raw vdi $img.vdi
+    same_map vdi $img.vdi
+    same_info vdi $img.vdi
+done
+
+# Cross writes: QEMU into ours, ours into QEMU's.
+run "$QEMU_IO" -f vdi -c "write -P 0x5a 7M 3M" -c "write -P 0x5b 12345 6789" dyn.vdi
+run "$QEMU_IO" -f raw -c "write -P 0x5a 7M 3M" -c "write -P 0x5b 12345 6789" dyn.raw
+run "$QEMU_IMG" create -q -f vdi qemu.vdi 64M
+run "$QEMU_IO" -f vdi -c "write -P 0x31 1M 5M" qemu.vdi
+sparse_file qemu.raw 64M
+run "$QEMU_IO" -f raw -c "write -P 0x31 1M 5M" qemu.raw
+random_writes vdi qemu.vdi qemu.raw 3003 60 2000000
+for img in dyn qemu; do
+    run "$QEMU_IMG" check -f vdi $img.vdi
+    run "$QEMU_IMG" compare -f vdi -F raw $img.vdi $img.raw
+    run qbi compare -f vdi -F raw $img.vdi $img.raw
+done
+
+# A write past the end is refused and changes nothing.
+run_fails qbi write -q -f vdi -P 1 dyn.vdi 64M 1
+run "$QEMU_IMG" compare -f vdi -F raw dyn.vdi dyn.raw
+echo "301: OK"
