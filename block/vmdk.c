@@ -604,6 +604,31 @@ static bool vmdk_known_create_type(const char *t)
 }
 
 /* A descriptor file: every extent is a file of its own, named relative to it. */
+
+/* The open file of an earlier extent named @name, or NULL. */
+static BlockDriverState *vmdk_find_open_extent(BDRVVmdkState *s, const VmdkExtent *upto,
+                                               const char *name)
+{
+    for (VmdkExtent *e = s->extents; e < upto; e++) {
+        if (e->owns_file && e->file && strcmp(e->name, name) == 0) {
+            return e->file;
+        }
+    }
+    return NULL;
+}
+
+/* Whether any extent of the descriptor that names file @name is read-write. */
+static bool vmdk_name_has_rw(const VmdkDesc *d, const char *name)
+{
+    for (int i = 0; i < d->nb_extents; i++) {
+        if (d->extents[i].filename && strcmp(d->extents[i].filename, name) == 0 &&
+            d->extents[i].access == VMDK_ACCESS_RW) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
 {
     BDRVVmdkState *s = bs->opaque;
@@ -698,15 +723,25 @@ static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
                                  ? "leaves the descriptor's folder" : "is too long");
             goto out;
         }
-        ret = bdrv_file_open_for(&e->file, path, bs->drv,
-                                 (flags & ~BDRV_O_RDWR & ~BDRV_O_CREATE) |
-                                 (writable ? BDRV_O_RDWR : 0), err);
-        if (ret < 0) {
-            bdrv_error_prefix(err, "image '%s': cannot open extent '%s'", bs->filename,
-                              x->filename);
-            goto out;
+        /*
+         * A file named by several extents is opened once: its locks would
+         * otherwise conflict with each other. It is writable when any of
+         * its extents is (each extent's access still decides its writes).
+         */
+        e->file = vmdk_find_open_extent(s, e, x->filename);
+        if (!e->file) {
+            bool file_writable = (flags & BDRV_O_RDWR) && vmdk_name_has_rw(&d, x->filename);
+
+            ret = bdrv_file_open_for(&e->file, path, bs->drv,
+                                     (flags & ~BDRV_O_RDWR & ~BDRV_O_CREATE) |
+                                     (file_writable ? BDRV_O_RDWR : 0), err);
+            if (ret < 0) {
+                bdrv_error_prefix(err, "image '%s': cannot open extent '%s'", bs->filename,
+                                  x->filename);
+                goto out;
+            }
+            e->owns_file = true;
         }
-        e->owns_file = true;
         if (strcmp(x->type, "FLAT") == 0 || strcmp(x->type, "VMFS") == 0) {
             e->type = VMDK_EXTENT_FLAT;
             e->flat_offset = x->offset * VMDK_SECTOR;
