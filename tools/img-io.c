@@ -1,0 +1,699 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* img-io.c: the read, write, discard and bench commands of qblock-img. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qblock-img.h"
+
+/* Reads up to this size are held whole, so that the outputs come in qemu-io's order. */
+#define WHOLE_READ_MAX (64 * 1024 * 1024)
+/* Larger transfers move in pieces of this size. */
+#define IO_PIECE (4 * 1024 * 1024)
+
+/* qemu-io's default write pattern. */
+#define DEFAULT_WRITE_PATTERN 0xcd
+
+/* ------------------------------------------------------------------ */
+/* Shared parts of read, write and discard                             */
+
+/* Parses "offset length" the way qemu-io parses its numbers. */
+static int parse_range(char **args, uint64_t *offset, uint64_t *length)
+{
+    for (int i = 0; i < 2; i++) {
+        uint64_t *out = i == 0 ? offset : length;
+        int err = parse_size(args[i], out);
+
+        if (err == 0 && *out > IMG_SIZE_MAX) {
+            err = -ERANGE;
+        }
+        if (err == -ERANGE) {
+            error_report("Parsing error: %s is too large (the limit is %" PRIu64 ")",
+                         args[i], IMG_SIZE_MAX);
+            return -1;
+        } else if (err < 0) {
+            error_report("Parsing error: non-numeric argument, or extraneous/unrecognized "
+                         "suffix -- %s", args[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void format_time(double t, char *buf, size_t len)
+{
+    unsigned long long cs = (unsigned long long)(t * 100.0 + 0.5);   /* centiseconds */
+    unsigned long long sec = cs / 100, frac = cs % 100;
+
+    if (sec >= 3600) {
+        snprintf(buf, len, "%llu:%02llu:%02llu.%02llu", sec / 3600, (sec / 60) % 60, sec % 60, frac);
+    } else if (sec >= 60) {
+        snprintf(buf, len, "%02llu:%02llu.%02llu", sec / 60, sec % 60, frac);
+    } else {
+        snprintf(buf, len, "%02llu.%02llu sec", sec, frac);
+    }
+}
+
+/* The two summary lines qemu-io prints after a request. */
+static void print_report(const char *op, uint64_t done, uint64_t count, uint64_t offset, double t)
+{
+    char total[64], rate[64], ts[64];
+
+    size_to_io_str((double)done, total, sizeof(total));
+    size_to_io_str(t > 0 ? (double)done / t : 0.0, rate, sizeof(rate));
+    format_time(t, ts, sizeof(ts));
+    printf("%s %" PRIu64 "/%" PRIu64 " bytes at offset %" PRIu64 "\n", op, done, count, offset);
+    printf("%s, %d ops; %s (%s/sec and %.4f ops/sec)\n", total, 1, ts, rate, t > 0 ? 1.0 / t : 0.0);
+}
+
+/* A qemu-io style hex dump: the address, 16 bytes in hex, then the same bytes as text. */
+static void dump_buffer(const uint8_t *buf, uint64_t offset, uint64_t len)
+{
+    for (uint64_t i = 0; i < len; i += 16) {
+        uint64_t n = len - i < 16 ? len - i : 16;
+
+        printf("%08" PRIx64 ":  ", offset + i);
+        for (uint64_t j = 0; j < n; j++) {
+            printf("%02x ", buf[i + j]);
+        }
+        printf(" ");
+        for (uint64_t j = 0; j < n; j++) {
+            uint8_t c = buf[i + j];
+            /* qemu-io shows letters and digits only; everything else is a dot. */
+            bool shown = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+            putchar(shown ? c : '.');
+        }
+        printf("\n");
+    }
+}
+
+static bool all_bytes_are(const uint8_t *buf, uint64_t len, uint8_t value)
+{
+    for (uint64_t i = 0; i < len; i++) {
+        if (buf[i] != value) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* read                                                                */
+
+int img_read(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    bool verbose = false, quiet = false, mismatch = false;
+    int pattern = -1, c, ret = 1;
+    uint64_t offset, length, piece;
+    uint8_t *buf = NULL;
+    double t0;
+    ImgHandle h;
+
+    memset(&h, 0, sizeof(h));
+    while ((c = getopt_long(argc, argv, ":hf:P:vqU", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': print_help(); return 0;
+        case 'f': fmt = optarg; break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                error_report("%s is not a valid pattern byte", optarg);
+                return 1;
+            }
+            break;
+        case 'v': verbose = true; break;
+        case 'q': quiet = true; break;
+        case 'U': img_force_share = true; break;
+        default: report_bad_option(argv, c); return 1;
+        }
+    }
+    if (argc - optind != 3) {
+        usage_error("Expecting an image file name, an offset and a length");
+        return 1;
+    }
+    if (parse_range(argv + optind + 1, &offset, &length) < 0) {
+        return 1;
+    }
+    if (img_open(&h, argv[optind], fmt, LIBQBLOCK_O_CACHE_WB) < 0) {
+        return 1;
+    }
+
+    piece = length <= WHOLE_READ_MAX ? length : IO_PIECE;
+    buf = alloc_io_buffer(piece);
+    if (!buf) {
+        error_report("out of memory");
+        goto out;
+    }
+    t0 = now_seconds();
+    if (length <= WHOLE_READ_MAX) {
+        if (qb_read(h.broker, h.qbs, buf, length, offset) < 0) {
+            error_report("read failed: %s", broker_msg(h.broker));
+            goto out;
+        }
+        mismatch = pattern >= 0 && !all_bytes_are(buf, length, (uint8_t)pattern);
+        if (mismatch) {
+            printf("Pattern verification failed at offset %" PRIu64 ", %" PRIu64 " bytes\n",
+                   offset, length);
+        }
+        if (verbose) {
+            dump_buffer(buf, offset, length);
+        }
+    } else {
+        /* Too large to hold: each piece is checked and dumped as it arrives. */
+        for (uint64_t done = 0; done < length; done += piece) {
+            uint64_t n = length - done < piece ? length - done : piece;
+
+            if (qb_read(h.broker, h.qbs, buf, n, offset + done) < 0) {
+                error_report("read failed: %s", broker_msg(h.broker));
+                goto out;
+            }
+            if (pattern >= 0 && !all_bytes_are(buf, n, (uint8_t)pattern)) {
+                mismatch = true;
+            }
+            if (verbose) {
+                dump_buffer(buf, offset + done, n);
+            }
+        }
+        if (mismatch) {
+            printf("Pattern verification failed at offset %" PRIu64 ", %" PRIu64 " bytes\n",
+                   offset, length);
+        }
+    }
+    if (!quiet) {
+        print_report("read", length, length, offset, now_seconds() - t0);
+    }
+    ret = mismatch ? 1 : 0;
+
+out:
+    free(buf);
+    if (img_close(&h) < 0) {
+        ret = 1;
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* write and discard                                                   */
+
+int img_write(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    bool quiet = false, zero = false;
+    int pattern = -1, c, ret = 1;
+    uint64_t offset, length, piece;
+    uint8_t *buf = NULL;
+    double t0, elapsed;
+    ImgHandle h;
+
+    memset(&h, 0, sizeof(h));
+    while ((c = getopt_long(argc, argv, ":hf:P:zqU", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': print_help(); return 0;
+        case 'f': fmt = optarg; break;
+        case 'P':
+            pattern = parse_pattern(optarg);
+            if (pattern < 0) {
+                error_report("%s is not a valid pattern byte", optarg);
+                return 1;
+            }
+            break;
+        case 'z': zero = true; break;
+        case 'q': quiet = true; break;
+        case 'U': img_force_share = true; break;
+        default: report_bad_option(argv, c); return 1;
+        }
+    }
+    if (zero && pattern >= 0) {
+        error_report("-z and -P cannot be specified at the same time");
+        return 1;
+    }
+    if (argc - optind != 3) {
+        usage_error("Expecting an image file name, an offset and a length");
+        return 1;
+    }
+    if (parse_range(argv + optind + 1, &offset, &length) < 0) {
+        return 1;
+    }
+    if (img_open(&h, argv[optind], fmt, LIBQBLOCK_O_RDWR | LIBQBLOCK_O_CACHE_WB) < 0) {
+        return 1;
+    }
+    warn_probed_raw(&h);
+
+    piece = length < IO_PIECE ? length : IO_PIECE;
+    buf = alloc_io_buffer(piece);
+    if (!buf) {
+        error_report("out of memory");
+        goto out;
+    }
+    /*
+     * The public API has no write-zeroes request, so -z writes a buffer of
+     * zeros: the content is right, though the range ends up allocated.
+     */
+    memset(buf, zero ? 0 : (pattern >= 0 ? pattern : DEFAULT_WRITE_PATTERN), piece);
+    t0 = now_seconds();
+    if (length == 0) {
+        /* Still checked by the library, so that an offset past the end is an error. */
+        if (qb_write(h.broker, h.qbs, buf, 0, offset) < 0) {
+            error_report("write failed: %s", broker_msg(h.broker));
+            goto out;
+        }
+    }
+    for (uint64_t done = 0; done < length; done += piece) {
+        uint64_t n = length - done < piece ? length - done : piece;
+
+        if (qb_write(h.broker, h.qbs, buf, n, offset + done) < 0) {
+            error_report("write failed: %s", broker_msg(h.broker));
+            goto out;
+        }
+    }
+    elapsed = now_seconds() - t0;
+    /*
+     * Flushed before the summary, so that a write the disk refuses late is
+     * reported as a failure rather than after "wrote"; the time shown is
+     * the writes' alone, as qemu-io shows it.
+     */
+    if (qb_flush(h.broker, h.qbs) < 0) {
+        error_report("write failed: %s", broker_msg(h.broker));
+        goto out;
+    }
+    if (!quiet) {
+        print_report("wrote", length, length, offset, elapsed);
+    }
+    ret = 0;
+
+out:
+    free(buf);
+    if (img_close(&h) < 0) {
+        ret = 1;
+    }
+    return ret;
+}
+
+int img_discard(int argc, char **argv)
+{
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    bool quiet = false;
+    int c, ret = 1;
+    uint64_t offset, length;
+    double t0;
+    ImgHandle h;
+
+    memset(&h, 0, sizeof(h));
+    while ((c = getopt_long(argc, argv, ":hf:q", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': print_help(); return 0;
+        case 'f': fmt = optarg; break;
+        case 'q': quiet = true; break;
+        default: report_bad_option(argv, c); return 1;
+        }
+    }
+    if (argc - optind != 3) {
+        usage_error("Expecting an image file name, an offset and a length");
+        return 1;
+    }
+    if (parse_range(argv + optind + 1, &offset, &length) < 0) {
+        return 1;
+    }
+    if (img_open(&h, argv[optind], fmt, LIBQBLOCK_O_RDWR | LIBQBLOCK_O_CACHE_WB) < 0) {
+        return 1;
+    }
+    warn_probed_raw(&h);
+    t0 = now_seconds();
+    if (qb_discard(h.broker, h.qbs, offset, length) < 0) {
+        error_report("discard failed: %s", broker_msg(h.broker));
+        goto out;
+    }
+    if (!quiet) {
+        print_report("discard", length, length, offset, now_seconds() - t0);
+    }
+    ret = 0;
+
+out:
+    if (img_close(&h) < 0) {
+        ret = 1;
+    }
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* bench                                                               */
+
+/*
+ * bench keeps "depth" requests in flight with one worker thread per slot:
+ * the library allows one open image to be used from several threads, each
+ * with its own broker. Requests are handed out in order from a shared
+ * cursor, as qemu-img bench issues them.
+ */
+typedef struct BenchState {
+    ImgHandle *img;
+    bool write;
+    uint64_t bufsize;
+    uint64_t step;
+    uint64_t image_size;
+    uint8_t pattern;
+    int flush_interval;         /* 0: never */
+    bool drain;                 /* flushes wait for the requests in flight */
+
+    pthread_mutex_t lock;
+    uint64_t next_offset;
+    long issued;
+    long count;
+    long completed;
+    bool failed;
+
+    /* Requests hold it shared; a draining flush holds it alone. */
+    pthread_rwlock_t drain_lock;
+} BenchState;
+
+typedef struct BenchWorker {
+    BenchState *b;
+    pthread_t thread;
+    QBroker *broker;
+    uint8_t *buf;
+} BenchWorker;
+
+static void *bench_worker(void *opaque)
+{
+    BenchWorker *w = opaque;
+    BenchState *b = w->b;
+
+    for (;;) {
+        uint64_t offset;
+        int64_t r;
+        bool flush_now = false;
+
+        pthread_mutex_lock(&b->lock);
+        if (b->failed || b->issued >= b->count) {
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        b->issued++;
+        offset = b->next_offset;
+        /* The cursor wraps around the image as qemu-img bench's does. */
+        b->next_offset = b->image_size ? (b->next_offset + b->step) % b->image_size : 0;
+        pthread_mutex_unlock(&b->lock);
+
+        pthread_rwlock_rdlock(&b->drain_lock);
+        if (b->write) {
+            r = qb_write(w->broker, b->img->qbs, w->buf, b->bufsize, offset);
+        } else {
+            r = qb_read(w->broker, b->img->qbs, w->buf, b->bufsize, offset);
+        }
+        pthread_rwlock_unlock(&b->drain_lock);
+
+        pthread_mutex_lock(&b->lock);
+        if (r < 0) {
+            if (!b->failed) {
+                error_report("Failed request: %s", broker_msg(w->broker));
+            }
+            b->failed = true;
+        } else {
+            b->completed++;
+            flush_now = b->flush_interval > 0 && b->completed % b->flush_interval == 0;
+        }
+        pthread_mutex_unlock(&b->lock);
+
+        if (flush_now) {
+            int fr;
+
+            if (b->drain) {
+                pthread_rwlock_wrlock(&b->drain_lock);
+            }
+            fr = qb_flush(w->broker, b->img->qbs);
+            if (b->drain) {
+                pthread_rwlock_unlock(&b->drain_lock);
+            }
+            if (fr < 0) {
+                pthread_mutex_lock(&b->lock);
+                if (!b->failed) {
+                    error_report("Failed flush request: %s", broker_msg(w->broker));
+                }
+                b->failed = true;
+                pthread_mutex_unlock(&b->lock);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Parses a number that must fit in an int, as qemu-img bench's counters do. */
+static int parse_int_arg(const char *str, long min, long max, long *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(str, &end, 0);
+    if (errno || end == str || *end != '\0' || v < min || v > max) {
+        return -1;
+    }
+    *out = (long)v;
+    return 0;
+}
+
+int img_bench(int argc, char **argv)
+{
+    enum { OPT_PATTERN = 256, OPT_FLUSH_INTERVAL, OPT_NO_DRAIN };
+    static const struct option long_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "flush-interval", required_argument, NULL, OPT_FLUSH_INTERVAL },
+        { "no-drain", no_argument, NULL, OPT_NO_DRAIN },
+        { "pattern", required_argument, NULL, OPT_PATTERN },
+        { "force-share", no_argument, NULL, 'U' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *fmt = NULL;
+    long count = 75000, depth = 64, flush_interval = 0, v;
+    uint64_t offset = 0, bufsize = 4096, step = 0;
+    int pattern = 0, flags = LIBQBLOCK_O_CACHE_WB, c, err, ret = 1;
+    bool write = false, drain = true, native = false;
+    BenchState b;
+    BenchWorker *workers = NULL;
+    long nworkers = 0, started = 0;
+    ImgHandle h;
+    double t0;
+
+    memset(&h, 0, sizeof(h));
+    while ((c = getopt_long(argc, argv, ":hc:d:f:ni:o:qs:S:t:wU", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'h': print_help(); return 0;
+        case 'c':
+            if (parse_int_arg(optarg, 0, INT_MAX, &count) < 0) {
+                error_report("Invalid request count specified");
+                return 1;
+            }
+            break;
+        case 'd':
+            /* A depth of 0 could never issue a request; qemu-img would wait forever. */
+            if (parse_int_arg(optarg, 1, INT_MAX, &depth) < 0) {
+                error_report("Invalid queue depth specified");
+                return 1;
+            }
+            break;
+        case 'f': fmt = optarg; break;
+        case 'n': native = true; break;
+        case 'i':
+            if (strcmp(optarg, "native") == 0) {
+                native = true;
+            } else if (strcmp(optarg, "threads") == 0) {
+                native = false;
+            } else if (strcmp(optarg, "io_uring") == 0) {
+                error_report("aio=io_uring is not supported by libqblock");
+                return 1;
+            } else {
+                error_report("Invalid aio option: %s", optarg);
+                return 1;
+            }
+            break;
+        case 'o':
+            err = parse_size(optarg, &offset);
+            if (err == 0 && offset > IMG_SIZE_MAX) {
+                err = -ERANGE;
+            }
+            if (err < 0) {
+                report_size_error("offset", err, IMG_SIZE_MAX);
+                return 1;
+            }
+            break;
+        case 'q': break;        /* qemu-img bench prints its lines even when quiet */
+        case 's':
+            err = parse_size(optarg, &bufsize);
+            if (err == 0 && bufsize > INT_MAX) {
+                err = -ERANGE;
+            }
+            if (err < 0) {
+                report_size_error("buffer size", err, INT_MAX);
+                return 1;
+            }
+            break;
+        case 'S':
+            err = parse_size(optarg, &step);
+            if (err == 0 && step > INT_MAX) {
+                err = -ERANGE;
+            }
+            if (err < 0) {
+                report_size_error("step_size", err, INT_MAX);
+                return 1;
+            }
+            break;
+        case 't': {
+            int f = cache_mode_flags(optarg);
+            if (f < 0) {
+                error_report("Invalid cache mode");
+                return 1;
+            }
+            flags = f;
+            break;
+        }
+        case 'w': write = true; break;
+        case 'U': img_force_share = true; break;
+        case OPT_PATTERN:
+            if (parse_int_arg(optarg, 0, 255, &v) < 0) {
+                error_report("Invalid pattern byte specified");
+                return 1;
+            }
+            pattern = (int)v;
+            break;
+        case OPT_FLUSH_INTERVAL:
+            if (parse_int_arg(optarg, 0, INT_MAX, &flush_interval) < 0) {
+                error_report("Invalid flush interval specified");
+                return 1;
+            }
+            break;
+        case OPT_NO_DRAIN: drain = false; break;
+        default: report_bad_option(argv, c); return 1;
+        }
+    }
+    if (optind != argc - 1) {
+        usage_error("Expecting one image file name");
+        return 1;
+    }
+    if (flush_interval && !write) {
+        error_report("--flush-interval is only available in write tests");
+        return 1;
+    }
+    if (flush_interval && flush_interval < depth) {
+        error_report("Flush interval can't be smaller than depth");
+        return 1;
+    }
+    if (!drain && !flush_interval) {
+        error_report("--no-drain requires --flush-interval");
+        return 1;
+    }
+    if (native) {
+        flags |= LIBQBLOCK_O_NATIVE_AIO;
+    }
+    if (write) {
+        flags |= LIBQBLOCK_O_RDWR;
+    }
+    if (step == 0) {
+        step = bufsize;
+    }
+
+    if (img_open(&h, argv[optind], fmt, flags) < 0) {
+        return 1;
+    }
+    if (write) {
+        warn_probed_raw(&h);
+    }
+
+    memset(&b, 0, sizeof(b));
+    b.img = &h;
+    b.write = write;
+    b.bufsize = bufsize;
+    b.step = step;
+    b.image_size = h.info->virt_size;
+    b.pattern = (uint8_t)pattern;
+    b.flush_interval = (int)flush_interval;
+    b.drain = drain;
+    b.next_offset = offset;
+    b.count = count;
+    pthread_mutex_init(&b.lock, NULL);
+    pthread_rwlock_init(&b.drain_lock, NULL);
+
+    nworkers = depth < count ? depth : count;
+    /* Threads beyond a few hundred only add scheduling noise. */
+    if (nworkers > 256) {
+        nworkers = 256;
+    }
+    workers = calloc(nworkers ? (size_t)nworkers : 1, sizeof(*workers));
+    if (!workers) {
+        error_report("out of memory");
+        goto out;
+    }
+    for (long i = 0; i < nworkers; i++) {
+        workers[i].b = &b;
+        workers[i].buf = alloc_io_buffer(bufsize);
+        if (!workers[i].buf || qb_broker_new(&workers[i].broker) < 0) {
+            error_report("out of memory");
+            goto out;
+        }
+        memset(workers[i].buf, pattern, bufsize);
+    }
+
+    printf("Sending %ld %s requests, %" PRIu64 " bytes each, %ld in parallel "
+           "(starting at offset %" PRIu64 ", step size %" PRIu64 ")\n",
+           count, write ? "write" : "read", bufsize, depth, offset, step);
+    if (flush_interval) {
+        printf("Sending flush every %ld requests\n", flush_interval);
+    }
+    fflush(stdout);
+
+    t0 = now_seconds();
+    for (started = 0; started < nworkers; started++) {
+        if (pthread_create(&workers[started].thread, NULL, bench_worker, &workers[started]) != 0) {
+            pthread_mutex_lock(&b.lock);
+            if (!b.failed) {
+                error_report("Could not start a worker thread");
+            }
+            b.failed = true;
+            pthread_mutex_unlock(&b.lock);
+            break;
+        }
+    }
+    for (long i = 0; i < started; i++) {
+        pthread_join(workers[i].thread, NULL);
+    }
+    if (!b.failed && write && flush_interval && qb_flush(h.broker, h.qbs) < 0) {
+        error_report("Failed flush request: %s", broker_msg(h.broker));
+        b.failed = true;
+    }
+    if (!b.failed) {
+        printf("Run completed in %3.3f seconds.\n", now_seconds() - t0);
+        ret = 0;
+    }
+
+out:
+    if (workers) {
+        for (long i = 0; i < nworkers; i++) {
+            free(workers[i].buf);
+            qb_broker_delete(&workers[i].broker);
+        }
+        free(workers);
+    }
+    pthread_mutex_destroy(&b.lock);
+    pthread_rwlock_destroy(&b.drain_lock);
+    if (img_close(&h) < 0) {
+        ret = 1;
+    }
+    return ret;
+}
