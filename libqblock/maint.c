@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* maint.c: image maintenance through the facade: consistency checks and resizing. */
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+/*
+ * The state must be open; state.c has the same test for its own calls, but
+ * keeps it private, and it is too small to be worth sharing.
+ */
+static int maint_check_open(QBroker *broker, const char *func, QBlockState *qbs)
+{
+    if (!qbs || !qbs->bs) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: %s", func,
+                       qbs ? "the state is not open" : "NULL state");
+    }
+    return 0;
+}
+
+int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlockCheckResult *res)
+{
+    BdrvCheckResult r;
+    BdrvError err = { 0 };
+    int ret, bfix = 0;
+
+    QB_REQUIRE_BROKER(broker);
+
+    ret = maint_check_open(broker, "qb_check", qbs);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!res) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_check: '%s': NULL result",
+                       qbs->filename);
+    }
+    memset(res, 0, sizeof(*res));
+    if (fix & ~(QB_CHECK_FIX_LEAKS | QB_CHECK_FIX_ERRORS)) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_check: '%s': unknown fix bits 0x%x",
+                       qbs->filename, (unsigned)(fix & ~(QB_CHECK_FIX_LEAKS | QB_CHECK_FIX_ERRORS)));
+    }
+    if (fix && !(qbs->flags & LIBQBLOCK_O_RDWR)) {
+        return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
+                       "qb_check: '%s': repairing needs the image opened read-write",
+                       qbs->filename);
+    }
+    /* The public bits are spelled out so that they need not equal the internal ones. */
+    if (fix & QB_CHECK_FIX_LEAKS) {
+        bfix |= BDRV_FIX_LEAKS;
+    }
+    if (fix & QB_CHECK_FIX_ERRORS) {
+        bfix |= BDRV_FIX_ERRORS;
+    }
+    memset(&r, 0, sizeof(r));
+    ret = bdrv_check(qbs->bs, &r, bfix, &err);
+    if (ret < 0) {
+        return qb_fail_errno(broker, ret, &err, "qb_check", qbs->filename);
+    }
+    res->corruptions = r.corruptions;
+    res->leaks = r.leaks;
+    res->check_errors = r.check_errors;
+    res->corruptions_fixed = r.corruptions_fixed;
+    res->leaks_fixed = r.leaks_fixed;
+    res->image_end_offset = r.image_end_offset;
+    res->allocated_clusters = r.allocated_clusters;
+    res->total_clusters = r.total_clusters;
+    res->fragmented_clusters = r.fragmented_clusters;
+    res->compressed_clusters = r.compressed_clusters;
+    return 0;
+}
+
+int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size)
+{
+    BdrvError err = { 0 };
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+
+    ret = maint_check_open(broker, "qb_truncate", qbs);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
+        return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
+                       "qb_truncate: '%s': the image is opened read-only", qbs->filename);
+    }
+    /*
+     * The size goes to the format unrounded: qemu-img resize does not round
+     * either, and each format decides which sizes it accepts.
+     */
+    ret = bdrv_truncate(qbs->bs, size, BDRV_PREALLOC_OFF, &err);
+    if (ret < 0) {
+        return qb_fail_errno(broker, ret, &err, "qb_truncate", qbs->filename);
+    }
+    return 0;
+}
