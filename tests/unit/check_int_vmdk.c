@@ -11,95 +11,18 @@
 
 #define _GNU_SOURCE
 
-#include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "block/block.h"
-#include "block/block_int.h"
+#define QBINT_NAME "check_int_vmdk"
+#define QBINT_LITTLE_ENDIAN
+#define QBINT_FMT "vmdk"
+#define QBINT_OWN_TRY_OPEN
+#define QBINT_P_BUFS 6
+#define QBINT_OWN_FILE_WRITE
+#include "qbint.h"
 #include "../../block/vmdk.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
-
-static char dir[256];
-
-static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    const char *base = getenv("TMPDIR");
-
-    if (!base || !*base) {
-        base = "/tmp";
-    }
-    snprintf(dir, sizeof(dir), "%s/check_int_vmdk-XXXXXX", base);
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (dir[0]) {
-        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        dir[0] = '\0';
-    }
-}
-
-static const char *P(const char *name)
-{
-    static char bufs[6][512];
-    static int i;
-    char *b = bufs[i++ % 6];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static int create_ret(const char *file, const char *opts, char *msg, size_t msglen)
-{
-    BdrvError err = { 0 };
-    BdrvOpts o;
-    int ret;
-
-    bdrv_opts_init(&o);
-    ck_assert_int_eq(bdrv_opts_parse(&o, opts, &err), 0);
-    ret = bdrv_create("vmdk", file, &o, 0, &err);
-    bdrv_opts_free(&o);
-    if (msg) {
-        snprintf(msg, msglen, "%s", err.msg);
-    }
-    return ret;
-}
-
-static void create_img(const char *file, const char *opts)
-{
-    char msg[1024];
-    int ret = create_ret(file, opts, msg, sizeof(msg));
-    ck_assert_msg(ret == 0, "create %s (%s): %d %s", file, opts, ret, msg);
-}
-
-static BlockDriverState *open_img(const char *file, int flags)
-{
-    BdrvError err = { 0 };
-    BlockDriverState *bs = NULL;
-    int ret = bdrv_open(&bs, file, "vmdk", flags, &err);
-
-    ck_assert_msg(ret == 0, "open %s: %d %s", file, ret, err.msg);
-    return bs;
-}
 
 static int try_open(const char *file, int flags, char *msg, size_t msglen)
 {
@@ -130,86 +53,11 @@ static void file_put(const char *file, const char *text)
     close(fd);
 }
 
-static void file_read(const char *file, uint64_t off, void *buf, size_t len)
-{
-    int fd = open(file, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static uint64_t file_size(const char *file)
-{
-    struct stat st;
-    ck_assert_int_eq(stat(file, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
-static uint32_t rd32(const char *file, uint64_t off)
-{
-    uint8_t b[4];
-    file_read(file, off, b, 4);
-    return le32_load(b);
-}
-
-static uint64_t rd64(const char *file, uint64_t off)
-{
-    uint8_t b[8];
-    file_read(file, off, b, 8);
-    return le64_load(b);
-}
-
-static void wr32(const char *file, uint64_t off, uint32_t v)
-{
-    uint8_t b[4];
-    le32_store(b, v);
-    file_write(file, off, b, 4);
-}
-
-static void wr64(const char *file, uint64_t off, uint64_t v)
-{
-    uint8_t b[8];
-    le64_store(b, v);
-    file_write(file, off, b, 8);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    uint64_t n = file_size(from);
-    uint8_t *b = malloc(n ? n : 1);
-    int fd;
-
-    ck_assert_ptr_nonnull(b);
-    file_read(from, 0, b, n);
-    fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
-    close(fd);
-    free(b);
-}
-
 /* The descriptor text embedded at sector 1 of a sparse extent. */
 static void read_embedded_desc(const char *file, char *buf, size_t len)
 {
     memset(buf, 0, len);
     file_read(file, 512, buf, MIN(len - 1, (size_t)20 * 512));
-}
-
-static void fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-    for (size_t i = 0; i < len; i++) {
-        seed = seed * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(seed >> 16);
-    }
-}
-
-static void write_pattern(BlockDriverState *bs, uint64_t off, size_t len, uint32_t seed)
-{
-    uint8_t *b = malloc(len);
-    ck_assert_ptr_nonnull(b);
-    fill(b, len, seed);
-    ck_assert_int_eq(bdrv_pwrite(bs, off, b, len), 0);
-    free(b);
 }
 
 static void check_pattern(BlockDriverState *bs, uint64_t off, size_t len, uint32_t seed)
@@ -221,16 +69,6 @@ static void check_pattern(BlockDriverState *bs, uint64_t off, size_t len, uint32
     ck_assert_int_eq(bdrv_pread(bs, off, b, len), 0);
     ck_assert_msg(memcmp(a, b, len) == 0, "pattern %u mismatch at %" PRIu64, seed, off);
     free(a);
-    free(b);
-}
-
-static void check_zero(BlockDriverState *bs, uint64_t off, size_t len)
-{
-    uint8_t *b = malloc(len);
-    ck_assert_ptr_nonnull(b);
-    memset(b, 0xEE, len);
-    ck_assert_int_eq(bdrv_pread(bs, off, b, len), 0);
-    ck_assert_msg(buffer_is_zero(b, len), "not zero at %" PRIu64, off);
     free(b);
 }
 
@@ -546,24 +384,7 @@ START_TEST(vmdk_random_writes_match_mirror)
         ck_assert_ptr_nonnull(buf);
         create_img(f, opts[k]);
         bs = open_img(f, BDRV_O_RDWR | BDRV_O_NO_FLUSH);
-        for (int i = 0; i < 300; i++) {
-            uint64_t off, len;
-            seed = seed * 1103515245u + 12345u;
-            off = (seed >> 4) % (size / 512) * 512;
-            seed = seed * 1103515245u + 12345u;
-            len = (1 + (seed >> 8) % 4000) * 512;
-            if (off + len > size) {
-                len = size - off;
-            }
-            if (i % 6 == 1) {
-                ck_assert_int_eq(bdrv_pwrite_zeroes(bs, off, len), 0);
-                memset(mirror + off, 0, len);
-            } else {
-                fill(buf, len, seed);
-                ck_assert_int_eq(bdrv_pwrite(bs, off, buf, len), 0);
-                memcpy(mirror + off, buf, len);
-            }
-        }
+        random_writes(bs, mirror, buf, size, seed, 300, 4000, 6, 1);
         ck_assert_int_eq(bdrv_flush(bs), 0);
         bdrv_close(bs);
         bs = open_img(f, 0);
@@ -1058,11 +879,5 @@ static Suite *vmdk_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(vmdk_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_ENV);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(vmdk_suite());
 }

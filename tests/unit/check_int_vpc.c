@@ -9,19 +9,10 @@
 
 #define _GNU_SOURCE
 
-#include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include "block/block.h"
-#include "block/block_int.h"
+#define QBINT_NAME "check_int_vpc"
+#define QBINT_BIG_ENDIAN
+#define QBINT_FMT "vpc"
+#include "qbint.h"
 
 #define MiB (1024ull * 1024)
 #define GiB (1024ull * MiB)
@@ -34,149 +25,6 @@ int vpc_create_geometry(uint64_t *total_sectors, bool force_size, uint16_t *cyls
 uint64_t vpc_virtual_size(const uint8_t *footer);
 uint32_t vpc_checksum(const uint8_t *buf, size_t len, size_t csum_off);
 
-static char dir[256];
-
-static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path);
-}
-
-static void setup(void)
-{
-    const char *base = getenv("TMPDIR");
-
-    if (!base || !*base) {
-        base = "/tmp";
-    }
-    snprintf(dir, sizeof(dir), "%s/check_int_vpc-XXXXXX", base);
-    ck_assert_msg(mkdtemp(dir) != NULL, "mkdtemp %s: %s", dir, strerror(errno));
-}
-
-static void teardown(void)
-{
-    if (dir[0]) {
-        nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-        dir[0] = '\0';
-    }
-}
-
-static const char *P(const char *name)
-{
-    static char bufs[4][512];
-    static int i;
-    char *b = bufs[i++ % 4];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static int create_ret(const char *file, const char *opts, char *msg, size_t msglen)
-{
-    BdrvError err = { 0 };
-    BdrvOpts o;
-    int ret;
-
-    bdrv_opts_init(&o);
-    ck_assert_int_eq(bdrv_opts_parse(&o, opts, &err), 0);
-    ret = bdrv_create("vpc", file, &o, 0, &err);
-    bdrv_opts_free(&o);
-    if (msg) {
-        snprintf(msg, msglen, "%s", err.msg);
-    }
-    return ret;
-}
-
-static void create_img(const char *file, const char *opts)
-{
-    char msg[1024];
-    int ret = create_ret(file, opts, msg, sizeof(msg));
-    ck_assert_msg(ret == 0, "create %s (%s): %d %s", file, opts, ret, msg);
-}
-
-static BlockDriverState *open_img(const char *file, int flags)
-{
-    BdrvError err = { 0 };
-    BlockDriverState *bs = NULL;
-    int ret = bdrv_open(&bs, file, "vpc", flags, &err);
-
-    ck_assert_msg(ret == 0, "open %s: %d %s", file, ret, err.msg);
-    return bs;
-}
-
-static int try_open(const char *file, char *msg, size_t msglen)
-{
-    BdrvError err = { 0 };
-    BlockDriverState *bs = NULL;
-    int ret = bdrv_open(&bs, file, "vpc", BDRV_O_RDWR, &err);
-
-    snprintf(msg, msglen, "%s", err.msg);
-    if (ret == 0) {
-        bdrv_close(bs);
-    }
-    return ret;
-}
-
-static void file_write(const char *file, uint64_t off, const void *buf, size_t len)
-{
-    int fd = open(file, O_WRONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pwrite(fd, buf, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static void file_read(const char *file, uint64_t off, void *buf, size_t len)
-{
-    int fd = open(file, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pread(fd, buf, len, (off_t)off), (ssize_t)len);
-    close(fd);
-}
-
-static uint64_t file_size(const char *file)
-{
-    struct stat st;
-    ck_assert_int_eq(stat(file, &st), 0);
-    return (uint64_t)st.st_size;
-}
-
-static uint32_t rd32(const char *file, uint64_t off)
-{
-    uint8_t b[4];
-    file_read(file, off, b, 4);
-    return be32_load(b);
-}
-
-static uint64_t rd64(const char *file, uint64_t off)
-{
-    uint8_t b[8];
-    file_read(file, off, b, 8);
-    return be64_load(b);
-}
-
-static void wr32(const char *file, uint64_t off, uint32_t v)
-{
-    uint8_t b[4];
-    be32_store(b, v);
-    file_write(file, off, b, 4);
-}
-
-static void copy_file(const char *from, const char *to)
-{
-    uint64_t n = file_size(from);
-    uint8_t *b = malloc(n ? n : 1);
-    int fd;
-
-    ck_assert_ptr_nonnull(b);
-    file_read(from, 0, b, n);
-    fd = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, b, n), (ssize_t)n);
-    close(fd);
-    free(b);
-}
-
 /* Change footer bytes (at @foff) and fix its checksum, as a VHD tool would write them. */
 static void patch_footer(const char *file, uint64_t foff, size_t field, const void *v,
                          size_t len)
@@ -187,14 +35,6 @@ static void patch_footer(const char *file, uint64_t foff, size_t field, const vo
     memcpy(ft + field, v, len);
     be32_store(ft + 64, vpc_checksum(ft, sizeof(ft), 64));
     file_write(file, foff, ft, sizeof(ft));
-}
-
-static void fill(uint8_t *buf, size_t len, uint32_t seed)
-{
-    for (size_t i = 0; i < len; i++) {
-        seed = seed * 1103515245u + 12345u;
-        buf[i] = (uint8_t)(seed >> 16);
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -432,24 +272,7 @@ START_TEST(vpc_random_writes_match_mirror)
         got = malloc(size);
         ck_assert_ptr_nonnull(mirror);
         ck_assert_ptr_nonnull(got);
-        for (int i = 0; i < 300; i++) {
-            uint64_t off, len;
-            seed = seed * 1103515245u + 12345u;
-            off = (seed >> 4) % (size / 512) * 512;
-            seed = seed * 1103515245u + 12345u;
-            len = (1 + (seed >> 8) % 6000) * 512;
-            if (off + len > size) {
-                len = size - off;
-            }
-            if (i % 5 == 2) {
-                ck_assert_int_eq(bdrv_pwrite_zeroes(bs, off, len), 0);
-                memset(mirror + off, 0, len);
-            } else {
-                fill(buf, len, seed);
-                ck_assert_int_eq(bdrv_pwrite(bs, off, buf, len), 0);
-                memcpy(mirror + off, buf, len);
-            }
-        }
+        random_writes(bs, mirror, buf, size, seed, 300, 6000, 5, 2);
         ck_assert_int_eq(bdrv_flush(bs), 0);
         bdrv_close(bs);
         bs = open_img(f, 0);
@@ -689,11 +512,5 @@ static Suite *vpc_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(vpc_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_ENV);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(vpc_suite());
 }
