@@ -1475,7 +1475,7 @@ static int qcow2_create(const char *filename, BdrvOpts *opts, int flags, BdrvErr
     }
     /* The caller's cache mode applies to the new file too (a scratch overlay skips flushes). */
     cache_flags = flags & (BDRV_O_NO_FLUSH | BDRV_O_NOCACHE | BDRV_O_NATIVE_AIO);
-    ret = bdrv_file_open(&file, filename, BDRV_O_RDWR | cache_flags, err);
+    ret = bdrv_file_open_for(&file, filename, &bdrv_qcow2, BDRV_O_RDWR | cache_flags, err);
     if (ret < 0) {
         free(buf);
         return ret;

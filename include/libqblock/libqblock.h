@@ -157,9 +157,11 @@ LIBQBLOCK_EXPORT int qb_flush(QBroker *broker, QBlockState *qbs);
  * qb_discard: tell the image that [@offset, @offset+@len) is no longer
  * needed. Whole sectors inside the range are released where the format can
  * (unaligned edges are left alone); what they read afterwards depends on
- * the format (zeros for raw on a file system with hole punching, the
- * backing file's data for formats with one). The range must lie inside the
- * image; a format without discard support ignores it and returns 0.
+ * the format, as in QEMU: zeros on raw (on a file system with hole
+ * punching) and on qcow2 version 3, possibly the backing file's data on
+ * formats that cannot record zeros (qcow2 version 2), or the old data where
+ * a format ignores discard. The range must lie inside the image; a format
+ * without discard support ignores it and returns 0.
  */
 LIBQBLOCK_EXPORT int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len);
 
