@@ -39,6 +39,24 @@ run "$QEMU_IMG" bitmap --add q2-bitmaps.qcow2 b0
 run "$QEMU_IMG" bitmap --add -g 128k --disable q2-bitmaps.qcow2 'second bitmap'
 run "$QEMU_IMG" bitmap --add -g 4M q2-bitmaps.qcow2 z
 add q2-bitmaps.qcow2 ""
+# The same with every bitmap marked in use (a writer that died): walk the
+# header extensions to the bitmap directory and set bit 0 of each entry's flags.
+be() { od -An -tu1 -j "$2" -N "$3" "$1" | awk '{ for (i = 1; i <= NF; i++) v = v * 256 + $i } END { print v }'; }
+cp q2-bitmaps.qcow2 q2-inuse.qcow2
+ext=$(be q2-inuse.qcow2 100 4)
+while [ "$(be q2-inuse.qcow2 $ext 4)" != 595929205 ]; do   # 0x23852875
+    [ "$(be q2-inuse.qcow2 $ext 4)" = 0 ] && fail "q2-inuse.qcow2: no bitmaps extension"
+    ext=$((ext + 8 + ($(be q2-inuse.qcow2 $((ext + 4)) 4) + 7) / 8 * 8))
+done
+entry=$(be q2-inuse.qcow2 $((ext + 24)) 8)
+for i in 1 2 3; do
+    flags=$(be q2-inuse.qcow2 $((entry + 15)) 1)
+    printf "\\$(printf %03o $((flags | 1)))" |
+        dd of=q2-inuse.qcow2 bs=1 seek=$((entry + 15)) conv=notrunc status=none
+    entry=$((entry + (24 + $(be q2-inuse.qcow2 $((entry + 20)) 4) +
+                      $(be q2-inuse.qcow2 $((entry + 18)) 2) + 7) / 8 * 8))
+done
+add q2-inuse.qcow2 ""
 # The corrupt bit (incompatible feature bit 1, in the header's byte 79).
 mkq -f qcow2 q2-corrupt.qcow2 16M
 printf '\002' | dd of=q2-corrupt.qcow2 bs=1 seek=79 conv=notrunc status=none
