@@ -160,6 +160,88 @@ START_TEST(specific_qcow2_features_follow_the_header)
 }
 END_TEST
 
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8) {
+        p[i] = (uint8_t)v;
+    }
+}
+
+/*
+ * Gives the qcow2 image at @path a bitmaps extension (in place of its other
+ * header extensions) whose directory holds one entry named "bm" with
+ * @name_size, granularity 2^@gran_bits and @flags, written with plain
+ * pwrite as the qcow2 specification lays it out (with the valid sizes,
+ * qemu-img 7.2 lists that bitmap just as libqblock does).
+ */
+static void add_bitmap_dir(const char *path, uint16_t name_size, uint8_t gran_bits,
+                           uint32_t flags)
+{
+    uint8_t hdr[104], ext[40], entry[32], byte;
+    uint64_t dir = ((uint64_t)qbt_file_size(path) + 65535) / 65536 * 65536;
+
+    qbt_pread_file(path, hdr, sizeof(hdr), 0);
+    memset(ext, 0, sizeof(ext));
+    put_be(ext, 0x23852875, 4);            /* bitmaps extension, 24 bytes */
+    put_be(ext + 4, 24, 4);
+    put_be(ext + 8, 1, 4);                 /* one bitmap */
+    put_be(ext + 16, sizeof(entry), 8);    /* directory size */
+    put_be(ext + 24, dir, 8);              /* directory offset */
+    qbt_pwrite_file(path, ext, sizeof(ext), be32(hdr + 100));  /* then the end marker */
+    byte = hdr[95] | 1;                    /* autoclear bit 0: the bitmaps are consistent */
+    qbt_pwrite_file(path, &byte, 1, 95);
+    memset(entry, 0, sizeof(entry));
+    /* A one-entry bitmap table (1 MiB at 64 KiB a bit) in a zeroed cluster after it. */
+    put_be(entry, dir + 65536, 8);
+    put_be(entry + 8, 1, 4);
+    put_be(entry + 12, flags, 4);
+    entry[16] = 1;                         /* a dirty tracking bitmap */
+    entry[17] = gran_bits;
+    put_be(entry + 18, name_size, 2);
+    memcpy(entry + 24, "bm", 2);
+    qbt_pwrite_file(path, entry, sizeof(entry), (off_t)dir);
+    byte = 0;
+    qbt_pwrite_file(path, &byte, 1, (off_t)dir + 2 * 65536 - 1);
+}
+
+START_TEST(specific_qcow2_bitmap_directory)
+{
+    QBroker *b = NULL;
+    QBlockState *qbs = NULL;
+    QBlockSpecificInfo *si;
+    char path[PATH_MAX];
+
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    create_img(b, path, sizeof(path), "bitmaps.qcow2", QB_FMT_QCOW2, "size=1M");
+    add_bitmap_dir(path, 2, 16, QB_QCOW2_BITMAP_AUTO | QB_QCOW2_BITMAP_IN_USE);
+    si = get_specific(b, &qbs, path, QB_FMT_QCOW2, 0);
+    ck_assert_uint_eq(si->u.qcow2.nb_bitmaps, 1);
+    ck_assert_str_eq(si->u.qcow2.bitmaps[0].name, "bm");
+    ck_assert_uint_eq(si->u.qcow2.bitmaps[0].granularity, 65536);
+    ck_assert_uint_eq(si->u.qcow2.bitmaps[0].flags, QB_QCOW2_BITMAP_AUTO | QB_QCOW2_BITMAP_IN_USE);
+    put_specific(b, &qbs, &si);
+
+    /* An entry whose name runs past the directory, or with an impossible granularity. */
+    for (int i = 0; i < 2; i++) {
+        QBlockProtInfo loc = qbt_loc(path);
+        QBlockFmtInfo fi;
+
+        create_img(b, path, sizeof(path), "bad-bitmaps.qcow2", QB_FMT_QCOW2, "size=1M");
+        add_bitmap_dir(path, i == 0 ? 100 : 2, i == 0 ? 16 : 63, 0);
+        memset(&fi, 0, sizeof(fi));
+        fi.fmt_type = QB_FMT_QCOW2;
+        ck_assert_int_eq(qb_state_new(b, &qbs), 0);
+        ck_assert_msg(qb_open(b, qbs, &loc, &fi, 0) == 0, "open: %s", qbt_msg(b));
+        si = (QBlockSpecificInfo *)&si;
+        EXPECT_FAIL(b, qb_info_image_specific_get(b, qbs, &si), QB_ERR_INVALID_IMAGE,
+                    "bitmap directory");
+        ck_assert_ptr_null(si);
+        qbt_close(b, &qbs);
+    }
+    qb_broker_delete(&b);
+}
+END_TEST
+
 /* The value of "key=" in the descriptor text inside @path's first 64 KiB (hex or decimal). */
 static uint32_t desc_value(const char *path, const char *key)
 {
@@ -414,6 +496,7 @@ static Suite *specific_suite(void)
 
     tcase_add_test(tc, specific_argument_errors);
     tcase_add_test(tc, specific_qcow2_features_follow_the_header);
+    tcase_add_test(tc, specific_qcow2_bitmap_directory);
     tcase_add_test(tc, specific_vmdk_extents_follow_the_descriptor);
     tcase_add_test(tc, specific_qed_header_and_need_check);
     tcase_add_test(tc, specific_qcow_and_cow_headers);
