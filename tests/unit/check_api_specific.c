@@ -7,16 +7,6 @@
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #endif
 
-#define EXPECT_FAIL(b, call, code, needle) \
-    do { \
-        int r_ = (call); \
-        ck_assert_msg(r_ == (code), "%s: %d, expected %d (%s)", #call, r_, (code), qbt_msg(b)); \
-        if ((b) && (needle)[0]) { \
-            ck_assert_msg(strstr(qbt_msg(b), (needle)) != NULL, "%s: message '%s' lacks '%s'", \
-                          #call, qbt_msg(b), (needle)); \
-        } \
-    } while (0)
-
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
