@@ -204,7 +204,10 @@ LIBQBLOCK_EXPORT void qb_info_image_static_delete(QBroker *broker, QBlockStaticI
  * the library whose fmt_type is the image's format and selects the union
  * member; the struct, its strings and its arrays belong to the library and
  * are freed together by qb_info_image_specific_delete. The facts are those
- * of the image itself (the top of the chain), as of the call.
+ * of the top image of the chain (not its backing files), as of the call;
+ * under LIBQBLOCK_O_SNAPSHOT that is, as for qb_info_image_static_get, the
+ * temporary qcow2 overlay. It may be called while other threads read and
+ * write the same state (each with its own broker).
  *
  * Returns 0; QB_ERR_INVALID_PARAM when @qbs is not open or @info is NULL;
  * QB_ERR_NOT_SUPPORTED for a format without specific facts (raw);
