@@ -985,6 +985,56 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return bs->drv->bdrv_get_info ? bs->drv->bdrv_get_info(bs, bdi) : 0;
 }
 
+int bdrv_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)
+{
+    int ret;
+
+    memset(info, 0, sizeof(*info));
+    if (!bs->drv->bdrv_get_specific_info) {
+        return bdrv_error_set(err, -ENOTSUP, "the %s format has no format-specific information",
+                              bs->drv->format_name);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_get_specific_info(bs, info, err);
+    DRV_UNLOCK(bs);
+    if (ret < 0) {
+        bdrv_specific_info_clear(info);
+    }
+    return ret;
+}
+
+void bdrv_specific_info_clear(QBlockSpecificInfo *info)
+{
+    switch (info->fmt_type) {
+    case QB_FMT_QCOW2:
+        free(info->u.qcow2.data_file);
+        for (uint32_t i = 0; info->u.qcow2.bitmaps && i < info->u.qcow2.nb_bitmaps; i++) {
+            free(info->u.qcow2.bitmaps[i].name);
+        }
+        free(info->u.qcow2.bitmaps);
+        break;
+    case QB_FMT_VMDK:
+        free(info->u.vmdk.create_type);
+        for (uint32_t i = 0; info->u.vmdk.extents && i < info->u.vmdk.nb_extents; i++) {
+            free(info->u.vmdk.extents[i].filename);
+            free(info->u.vmdk.extents[i].format);
+        }
+        free(info->u.vmdk.extents);
+        break;
+    case QB_FMT_QED:
+        free(info->u.qed.backing_file);
+        free(info->u.qed.backing_fmt);
+        break;
+    case QB_FMT_COW:
+        free(info->u.cow.backing_file);
+        break;
+    default:
+        /* The other formats' facts hold no pointers. */
+        break;
+    }
+    memset(info, 0, sizeof(*info));
+}
+
 int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err)
 {
     int ret;

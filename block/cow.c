@@ -72,6 +72,8 @@ typedef struct CowChunk {
 
 typedef struct BDRVCowState {
     uint32_t version;
+    uint32_t mtime;           /* the backing file's mtime as recorded */
+    uint32_t alignment;       /* bytes; the bitmap's alignment (v3), else the sector size */
     uint64_t size;            /* virtual size in bytes (the backing file's size) */
     uint64_t sectors;         /* ceil(size / 512) */
     uint64_t bitmap_offset;
@@ -322,6 +324,7 @@ static int cow_probe(const uint8_t *buf, int buf_size, const char *filename)
 
 typedef struct CowHeaderInfo {
     uint32_t version;
+    uint32_t mtime;
     uint64_t size;
     uint32_t sectorsize;
     uint32_t alignment;
@@ -356,6 +359,7 @@ static int cow_parse_header(const uint8_t *b, size_t n, CowHeaderInfo *hi, const
         hi->name = (const char *)b + 8;
         hi->name_field = COW_V1_PATH_LEN;
         /* v1 fields are in the writer's byte order, which the magic tells. */
+        hi->mtime = le ? le32_load(b + 264) : be32_load(b + 264);
         hi->size = le ? le64_load(b + 268) : be64_load(b + 268);
         hi->sectorsize = le ? le32_load(b + 276) : be32_load(b + 276);
         hi->alignment = hi->sectorsize;
@@ -369,6 +373,7 @@ static int cow_parse_header(const uint8_t *b, size_t n, CowHeaderInfo *hi, const
         }
         hi->name = (const char *)b + 8;
         hi->name_field = COW_V3_PATH_LEN;
+        hi->mtime = be32_load(b + 4104);
         hi->size = be64_load(b + 4108);
         hi->sectorsize = be32_load(b + 4116);
         hi->alignment = hi->sectorsize;
@@ -377,6 +382,8 @@ static int cow_parse_header(const uint8_t *b, size_t n, CowHeaderInfo *hi, const
         return 0;
     case 3:
         hi->legacy_rounding = false;
+        /* Both layouts keep the mtime right after the version. */
+        hi->mtime = be32_load(b + 8);
         /*
          * A real path never starts with four NUL bytes; in the unpacked
          * layout, cow_format (always 0) sits where the packed name starts.
@@ -496,6 +503,8 @@ static int cow_open(BlockDriverState *bs, int flags, BdrvError *err)
                               bs->filename, hi.size);
     }
     s->version = hi.version;
+    s->mtime = hi.mtime;
+    s->alignment = hi.alignment;
     s->size = hi.size;
     s->sectors = DIV_ROUND_UP(hi.size, COW_SECTOR_SIZE);
     s->bitmap_offset = hi.bitmap_offset;
@@ -766,6 +775,22 @@ out:
     return ret;
 }
 
+static int cow_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)
+{
+    BDRVCowState *s = bs->opaque;
+
+    info->fmt_type = QB_FMT_COW;
+    info->u.cow.version = s->version;
+    info->u.cow.mtime = s->mtime;
+    info->u.cow.sector_size = COW_SECTOR_SIZE;
+    info->u.cow.alignment = s->alignment;
+    info->u.cow.backing_file = strdup(bs->backing_file);
+    if (!info->u.cow.backing_file) {
+        return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
+    }
+    return 0;
+}
+
 const BlockDriver bdrv_cow = {
     .format_name = "cow",
     .instance_size = sizeof(BDRVCowState),
@@ -782,4 +807,5 @@ const BlockDriver bdrv_cow = {
     .bdrv_flush = cow_flush,
     .bdrv_block_status = cow_block_status,
     .bdrv_getlength = cow_getlength,
+    .bdrv_get_specific_info = cow_get_specific_info,
 };

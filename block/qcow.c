@@ -932,6 +932,21 @@ static int qcow_has_zero_init(BlockDriverState *bs)
     return 1;
 }
 
+static int qcow_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info,
+                                  BdrvError *err)
+{
+    BDRVQcowState *s = bs->opaque;
+
+    (void)err;
+    info->fmt_type = QB_FMT_QCOW;
+    info->u.qcow.version = s->header.version;
+    info->u.qcow.cluster_bits = s->header.cluster_bits;
+    info->u.qcow.l2_bits = s->header.l2_bits;
+    info->u.qcow.crypt_method = s->header.crypt_method;
+    info->u.qcow.mtime = s->header.mtime;
+    return 0;
+}
+
 static int qcow_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVQcowState *s = bs->opaque;
@@ -1034,4 +1049,5 @@ const BlockDriver bdrv_qcow = {
     .bdrv_block_status = qcow_block_status,
     .bdrv_has_zero_init = qcow_has_zero_init,
     .bdrv_get_info = qcow_get_info,
+    .bdrv_get_specific_info = qcow_get_specific_info,
 };

@@ -1533,4 +1533,5 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_is_dirty = qcow2_is_dirty,
     .bdrv_get_info = qcow2_get_info,
     .bdrv_check = qcow2_check_cb,
+    .bdrv_get_specific_info = qcow2_get_specific_info,
 };

@@ -409,6 +409,9 @@ HIDDEN int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, Bdrv
 HIDDEN int qcow2_read_snapshots(BlockDriverState *bs, BdrvError *err);
 /* Write the snapshot table again (complete entries) into new clusters. */
 HIDDEN int qcow2_rewrite_snapshot_table(BlockDriverState *bs);
+/* qcow2-info.c: the facts qb_info_image_specific_get returns (bitmaps listed). */
+HIDDEN int qcow2_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info,
+                                   BdrvError *err);
 HIDDEN void qcow2_free_snapshots(BlockDriverState *bs);
 
 /*

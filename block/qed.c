@@ -1180,6 +1180,23 @@ static int qed_is_dirty(BlockDriverState *bs)
     return (s->header.features & QED_F_NEED_CHECK) != 0;
 }
 
+static int qed_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)
+{
+    BDRVQEDState *s = bs->opaque;
+    struct QBlockSpecificQed *q = &info->u.qed;
+
+    info->fmt_type = QB_FMT_QED;
+    q->cluster_size = s->header.cluster_size;
+    q->table_size = s->header.table_size;
+    q->features = s->header.features;
+    q->need_check = (s->header.features & QED_F_NEED_CHECK) != 0;
+    if ((bs->backing_file[0] && !(q->backing_file = strdup(bs->backing_file))) ||
+        (bs->backing_format[0] && !(q->backing_fmt = strdup(bs->backing_format)))) {
+        return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
+    }
+    return 0;
+}
+
 static int qed_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVQEDState *s = bs->opaque;
@@ -1477,4 +1494,5 @@ const BlockDriver bdrv_qed = {
     .bdrv_is_dirty = qed_is_dirty,
     .bdrv_get_info = qed_get_info,
     .bdrv_check = qed_check,
+    .bdrv_get_specific_info = qed_get_specific_info,
 };

@@ -621,6 +621,25 @@ static int vdi_has_zero_init(BlockDriverState *bs)
     return 1;
 }
 
+static int vdi_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)
+{
+    BDRVVdiState *s = bs->opaque;
+    struct QBlockSpecificVdi *v = &info->u.vdi;
+
+    (void)err;
+    info->fmt_type = QB_FMT_VDI;
+    v->image_type = s->image_type;
+    v->version = le32_load(s->header + OFF_VERSION);
+    v->block_size = s->block_size;
+    v->blocks_allocated = s->blocks_allocated;
+    v->blocks_total = s->blocks_in_image;
+    memcpy(v->uuid_image, s->header + OFF_UUID_IMAGE, 16);
+    memcpy(v->uuid_last_snap, s->header + OFF_UUID_LAST_SNAP, 16);
+    memcpy(v->uuid_link, s->header + OFF_UUID_LINK, 16);
+    memcpy(v->uuid_parent, s->header + OFF_UUID_PARENT, 16);
+    return 0;
+}
+
 static int vdi_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVVdiState *s = bs->opaque;
@@ -780,4 +799,5 @@ const BlockDriver bdrv_vdi = {
     .bdrv_has_zero_init = vdi_has_zero_init,
     .bdrv_get_info = vdi_get_info,
     .bdrv_check = vdi_check,
+    .bdrv_get_specific_info = vdi_get_specific_info,
 };

@@ -705,6 +705,7 @@ static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
             ret = bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
             goto out;
         }
+        snprintf(e->desc_type, sizeof(e->desc_type), "%s", x->type);
         if (strcmp(x->type, "ZERO") == 0) {
             e->type = VMDK_EXTENT_ZERO;
             continue;
@@ -1208,6 +1209,45 @@ static int vmdk_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+/*
+ * What qemu-img info lists under the extents: the file each extent was
+ * opened from (the image itself for a monolithic one), the descriptor's
+ * type word, the bytes it covers and, for extents made of grains, the grain
+ * size.
+ */
+static int vmdk_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info,
+                                  BdrvError *err)
+{
+    BDRVVmdkState *s = bs->opaque;
+    struct QBlockSpecificVmdk *v = &info->u.vmdk;
+
+    info->fmt_type = QB_FMT_VMDK;
+    v->cid = s->cid;
+    v->parent_cid = s->parent_cid;
+    v->create_type = strdup(s->create_type);
+    v->extents = calloc(s->nb_extents ? (size_t)s->nb_extents : 1, sizeof(*v->extents));
+    if (!v->create_type || !v->extents) {
+        return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
+    }
+    v->nb_extents = (uint32_t)s->nb_extents;
+    for (int i = 0; i < s->nb_extents; i++) {
+        const VmdkExtent *e = &s->extents[i];
+        struct QBlockSpecificVmdkExtent *x = &v->extents[i];
+
+        x->filename = strdup(e->file ? e->file->filename : "");
+        x->format = strdup(e->desc_type);
+        if (!x->filename || !x->format) {
+            return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
+        }
+        x->virt_size = e->length;
+        if (e->type == VMDK_EXTENT_SPARSE || e->type == VMDK_EXTENT_COWD) {
+            x->cluster_size = e->grain_sectors * VMDK_SECTOR;
+        }
+        x->compressed = e->compressed;
+    }
+    return 0;
+}
+
 static int vmdk_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err)
 {
     BDRVVmdkState *s = bs->opaque;
@@ -1536,4 +1576,5 @@ const BlockDriver bdrv_vmdk = {
     .bdrv_get_allocated_file_size = vmdk_get_allocated_file_size,
     .bdrv_get_info = vmdk_get_info,
     .bdrv_check = vmdk_check,
+    .bdrv_get_specific_info = vmdk_get_specific_info,
 };

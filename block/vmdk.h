@@ -67,6 +67,7 @@ typedef struct VmdkExtent {
     BlockDriverState *file;    /* where the extent's bytes live */
     bool owns_file;            /* opened by the driver (closed with the image) */
     char *name;                /* the file name as the descriptor gives it */
+    char desc_type[16];        /* the descriptor's extent type ("" for a monolithic image) */
     uint64_t start;            /* first byte of the extent in the virtual disk */
     uint64_t length;           /* bytes of the virtual disk it covers */
     uint64_t flat_offset;      /* FLAT: byte offset of the data in file */

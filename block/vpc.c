@@ -252,13 +252,18 @@ int vpc_create_geometry(uint64_t *total_sectors, bool force_size, uint16_t *cyls
  * its geometry is the maximal one. Disk2vhd's "d2v\0" does not match "d2v "
  * in QEMU 7.2, so such images get the CHS size there and here.
  */
-uint64_t vpc_virtual_size(const uint8_t *footer)
+static uint64_t vpc_chs_sectors(const uint8_t *footer)
+{
+    return (uint64_t)be16_load(footer + FT_CYLINDERS) * footer[FT_HEADS] * footer[FT_SPT];
+}
+
+/* True when the size rule below takes the footer's current_size rather than C*H*S. */
+static bool vpc_size_from_footer(const uint8_t *footer)
 {
     static const char *const exact_creators[] = { "win ", "qem2", "d2v ", "CTXS" };
     const uint8_t *app = footer + FT_CREATOR_APP;
-    uint64_t chs = (uint64_t)be16_load(footer + FT_CYLINDERS) * footer[FT_HEADS] *
-                   footer[FT_SPT];
-    bool use_current = chs == VHD_MAX_GEOMETRY || memcmp(app, "tap\0", 4) == 0;
+    bool use_current = vpc_chs_sectors(footer) == VHD_MAX_GEOMETRY ||
+                       memcmp(app, "tap\0", 4) == 0;
 
     for (size_t i = 0; i < ARRAY_SIZE(exact_creators); i++) {
         /* QEMU compares with strncmp: a NUL in the field ends the comparison. */
@@ -266,10 +271,15 @@ uint64_t vpc_virtual_size(const uint8_t *footer)
             use_current = true;
         }
     }
-    if (use_current) {
+    return use_current;
+}
+
+uint64_t vpc_virtual_size(const uint8_t *footer)
+{
+    if (vpc_size_from_footer(footer)) {
         return be64_load(footer + FT_CURRENT_SIZE) / 512 * 512;
     }
-    return chs * 512;
+    return vpc_chs_sectors(footer) * 512;
 }
 
 static void vpc_bitmap_cache_free(BDRVVpcState *s)
@@ -862,6 +872,27 @@ static int vpc_has_zero_init(BlockDriverState *bs)
     return 1;
 }
 
+static int vpc_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)
+{
+    BDRVVpcState *s = bs->opaque;
+    struct QBlockSpecificVpc *v = &info->u.vpc;
+
+    (void)err;
+    info->fmt_type = QB_FMT_VPC;
+    v->disk_type = be32_load(s->footer + FT_DISK_TYPE);
+    memcpy(v->creator_app, s->footer + FT_CREATOR_APP, 4);
+    memcpy(v->creator_os, s->footer + FT_CREATOR_OS, 4);
+    v->creator_version = be32_load(s->footer + FT_CREATOR_VERSION);
+    v->cylinders = be16_load(s->footer + FT_CYLINDERS);
+    v->heads = s->footer[FT_HEADS];
+    v->sectors_per_track = s->footer[FT_SPT];
+    v->block_size = s->fixed ? 0 : s->block_size;
+    v->size_from_footer = vpc_size_from_footer(s->footer);
+    v->current_size = be64_load(s->footer + FT_CURRENT_SIZE);
+    v->original_size = be64_load(s->footer + FT_ORIGINAL_SIZE);
+    return 0;
+}
+
 static int vpc_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVVpcState *s = bs->opaque;
@@ -1015,4 +1046,5 @@ const BlockDriver bdrv_vpc = {
     .bdrv_getlength = vpc_getlength,
     .bdrv_has_zero_init = vpc_has_zero_init,
     .bdrv_get_info = vpc_get_info,
+    .bdrv_get_specific_info = vpc_get_specific_info,
 };

@@ -700,6 +700,46 @@ void qb_info_image_static_delete(QBroker *broker, QBlockStaticInfo **info)
     }
 }
 
+int qb_info_image_specific_get(QBroker *broker, QBlockState *qbs, QBlockSpecificInfo **info)
+{
+    static const char func[] = "qb_info_image_specific_get";
+    QBlockSpecificInfo *p;
+    BdrvError err = { 0 };
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+
+    if (!info) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: NULL result pointer", func);
+    }
+    *info = NULL;
+    ret = check_open(broker, func, qbs);
+    if (ret < 0) {
+        return ret;
+    }
+    p = malloc(sizeof(*p));
+    if (!p) {
+        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "%s: out of memory", func);
+    }
+    ret = bdrv_get_specific_info(qbs->bs, p, &err);
+    if (ret < 0) {
+        free(p);
+        return qb_fail_errno(broker, ret, &err, func, qbs->filename);
+    }
+    *info = p;
+    return 0;
+}
+
+void qb_info_image_specific_delete(QBroker *broker, QBlockSpecificInfo **info)
+{
+    (void)broker;
+    if (info && *info) {
+        bdrv_specific_info_clear(*info);
+        free(*info);
+        *info = NULL;
+    }
+}
+
 int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs)
 {
     int64_t ret;

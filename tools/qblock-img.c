@@ -404,12 +404,15 @@ typedef struct ImageFacts {
     char *backing;              /* NULL: none */
     char *full_backing;
     const char *backing_fmt;    /* NULL: not recorded */
+    QBlockSpecificInfo *specific;/* NULL: the format has none */
 } ImageFacts;
 
 static void facts_free(ImageFacts *f)
 {
     free(f->backing);
     free(f->full_backing);
+    /* Its broker is gone with the image's handle; delete needs none. */
+    qb_info_image_specific_delete(NULL, &f->specific);
     memset(f, 0, sizeof(*f));
 }
 
@@ -428,6 +431,9 @@ static int facts_get(ImgHandle *h, ImageFacts *f)
     f->cluster_size = info->cluster_size;
     f->encrypted = info->encrypt;
     f->dirty = qb_is_dirty(h->broker, h->qbs);
+    if (specific_get(h, &f->specific) < 0) {
+        return -1;
+    }
     if (info->backing_loc.prot_type == QB_PROT_FILE && info->backing_loc.prot_op.o_file.filename &&
         info->backing_loc.prot_op.o_file.filename[0]) {
         f->backing = strdup(info->backing_loc.prot_op.o_file.filename);
@@ -477,6 +483,7 @@ static void print_facts_human(const ImageFacts *f)
             printf("backing file format: %s\n", f->backing_fmt);
         }
     }
+    print_specific_human(f->specific);
 }
 
 /* The keys come in the order qemu-img's JSON output has them (its dictionary's order). */
@@ -503,6 +510,10 @@ static void print_facts_json(const ImageFacts *f, const char *indent)
     if (f->actual_size >= 0) {
         KEY("actual-size");
         printf("%" PRId64, f->actual_size);
+    }
+    if (specific_in_json(f->specific)) {
+        KEY("format-specific");
+        print_specific_json(f->specific, indent);
     }
     if (f->backing) {
         KEY("full-backing-filename");

@@ -133,6 +133,16 @@ int img_open(ImgHandle *h, const char *filename, const char *fmt, int flags);
 /* Closes (flushing) and frees everything; reports a failed close and returns -1 then, else 0. */
 int img_close(ImgHandle *h);
 
+/*
+ * info's format-specific section (img-info-specific.c). specific_get fills
+ * *@si (NULL for a format without one) and reports errors itself; JSON gets
+ * the section only where qemu-img prints one (specific_in_json).
+ */
+int specific_get(ImgHandle *h, QBlockSpecificInfo **si);
+bool specific_in_json(const QBlockSpecificInfo *si);
+void print_specific_human(const QBlockSpecificInfo *si);
+void print_specific_json(const QBlockSpecificInfo *si, const char *indent);
+
 /* Prints qemu's warning about writing to an image whose raw format was only probed. */
 void warn_probed_raw(const ImgHandle *h);
 

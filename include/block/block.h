@@ -18,6 +18,14 @@
 #include <sys/uio.h>
 
 #include "block/util.h"
+/*
+ * The format-specific facts are filled by the drivers straight into the
+ * public QBlockSpecificInfo (as QEMU's drivers fill the QAPI type it
+ * reports): a private copy of that tree of per-format structs would only
+ * be translated member by member in the facade. Only types come from the
+ * public header, never a qb_* function.
+ */
+#include "libqblock/libqblock-types.h"
 
 /* Library meanings of some errno values (negated when returned). */
 #define EBADIMAGE   EUCLEAN   /* the image is malformed or corrupt */
@@ -266,6 +274,17 @@ HIDDEN int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 HIDDEN int bdrv_is_dirty(BlockDriverState *bs);
 HIDDEN int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 HIDDEN int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err);
+
+/*
+ * The format-specific facts of @bs itself into @info (zeroed first; strings
+ * and arrays malloc'd, released with bdrv_specific_info_clear). Returns 0,
+ * -ENOTSUP when the format has none, or -errno with @err set; on failure
+ * @info holds nothing to free.
+ */
+HIDDEN int bdrv_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info,
+                                  BdrvError *err);
+/* Free the strings and arrays in @info (per its fmt_type) and zero it. */
+HIDDEN void bdrv_specific_info_clear(QBlockSpecificInfo *info);
 
 /* Probing: the best format driver for the first bytes of a file. */
 HIDDEN const BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,

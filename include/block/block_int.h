@@ -110,6 +110,16 @@ struct BlockDriver {
     int (*bdrv_is_dirty)(BlockDriverState *bs);
     /* Generic facts. NULL: zeros. */
     int (*bdrv_get_info)(BlockDriverState *bs, BlockDriverInfo *bdi);
+    /*
+     * Format-specific facts of this node into @info, which the generic
+     * layer zeroed: the driver sets info->fmt_type and its union member,
+     * allocating strings and arrays with malloc. Returns 0 or -errno with
+     * @err set; on failure the generic layer frees what was filled (so the
+     * pointers set so far must be valid or NULL). NULL: the format has no
+     * specific facts (-ENOTSUP).
+     */
+    int (*bdrv_get_specific_info)(BlockDriverState *bs, QBlockSpecificInfo *info,
+                                  BdrvError *err);
     /* Consistency check, repairing per @fix (BDRV_FIX_*). NULL: -ENOTSUP. */
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err);
 

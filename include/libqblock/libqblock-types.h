@@ -315,6 +315,143 @@ typedef struct QBlockCheckResult {
     uint64_t reserved[16];
 } QBlockCheckResult;
 
+/* ---- format-specific facts about an open image (qb_info_image_specific_get) ---- */
+
+/*
+ * Every string (char *) below is allocated by the library, NUL-terminated,
+ * and freed by qb_info_image_specific_delete together with the struct; the
+ * arrays (bitmaps, extents) likewise. Callers read them and never free them.
+ * A NULL string means "not recorded". Fixed char arrays are NUL-terminated.
+ */
+
+/* Flags of a qcow2 persistent dirty bitmap (the bitmap directory's flag bits). */
+#define QB_QCOW2_BITMAP_IN_USE  0x1   /* the bitmap was not saved cleanly: its content is stale */
+#define QB_QCOW2_BITMAP_AUTO    0x2   /* QEMU tracks writes in it when the image is opened */
+
+struct QBlockSpecificQcow2Bitmap {
+    char *name;
+    uint64_t granularity;        /* bytes covered by one bit */
+    uint32_t flags;              /* QB_QCOW2_BITMAP_* (other bits as stored) */
+};
+
+struct QBlockSpecificQcow2 {
+    int version;                 /* 2 ("compat 0.10") or 3 ("compat 1.1") */
+    bool lazy_refcounts;         /* compatible feature bit 0 (version 3 only) */
+    bool corrupt;                /* incompatible feature bit 1: the image is marked corrupt */
+    bool extended_l2;            /* incompatible feature bit 4: subclusters */
+    uint32_t refcount_bits;      /* 1..64 */
+    enum QBlockFmtOptionQcow2CompressionType compression_type;  /* ZLIB or ZSTD, never NONE */
+    char *data_file;             /* external data file name; NULL when none (such images
+                                    are not opened by this version, so always NULL today) */
+    bool data_file_raw;          /* the data file is valid raw data on its own */
+    uint32_t nb_bitmaps;         /* entries of bitmaps; 0 and bitmaps NULL when none */
+    struct QBlockSpecificQcow2Bitmap *bitmaps;  /* in the bitmap directory's order */
+};
+
+struct QBlockSpecificVmdkExtent {
+    char *filename;              /* the extent's file as opened (resolved against the
+                                    descriptor's folder); "" for a ZERO extent */
+    char *format;                /* the descriptor's extent type: "SPARSE", "FLAT", "VMFS",
+                                    "VMFSSPARSE", "ZERO"; "" for the one extent of a
+                                    monolithic sparse or stream-optimized image */
+    uint64_t virt_size;          /* bytes of the virtual disk the extent covers */
+    uint64_t cluster_size;       /* grain size in bytes; 0 for extents without grains */
+    bool compressed;             /* grains are deflate-compressed (stream-optimized) */
+};
+
+struct QBlockSpecificVmdk {
+    char *create_type;           /* the descriptor's createType, e.g. "monolithicSparse" */
+    uint32_t cid;                /* content ID */
+    uint32_t parent_cid;         /* parent's content ID; 0xffffffff without a parent */
+    uint32_t nb_extents;
+    struct QBlockSpecificVmdkExtent *extents;   /* in the descriptor's order */
+};
+
+struct QBlockSpecificQed {
+    uint32_t cluster_size;       /* bytes */
+    uint32_t table_size;         /* clusters per L1/L2 table */
+    bool need_check;             /* feature bit QED_F_NEED_CHECK: not closed cleanly */
+    uint64_t features;           /* the header's feature bits as stored */
+    char *backing_file;          /* as recorded; NULL when none */
+    char *backing_fmt;           /* "raw" when QED_F_BACKING_FORMAT_NO_PROBE says so;
+                                    NULL when the format is to be probed or there is
+                                    no backing file */
+};
+
+enum QBlockSpecificQcowCrypt {
+    QB_QCOW_CRYPT_NONE = 0,
+    QB_QCOW_CRYPT_AES = 1
+};
+
+struct QBlockSpecificQcow {
+    uint32_t version;            /* 1 */
+    uint32_t cluster_bits;       /* log2 of the cluster size in bytes */
+    uint32_t l2_bits;            /* log2 of the entries of an L2 table */
+    uint32_t crypt_method;       /* enum QBlockSpecificQcowCrypt, or another value as stored */
+    uint32_t mtime;              /* the backing file's mtime as recorded (0 usually) */
+};
+
+struct QBlockSpecificCow {
+    uint32_t version;            /* 1, 2 or 3 */
+    char *backing_file;          /* as recorded (UML cow files always have one) */
+    uint32_t mtime;              /* the backing file's mtime when the cow file was made */
+    uint32_t sector_size;        /* bytes (512) */
+    uint32_t alignment;          /* bytes the bitmap is aligned to (version 3; else sector_size) */
+};
+
+enum QBlockSpecificVdiType {
+    QB_VDI_TYPE_DYNAMIC = 1,     /* blocks are allocated on first write ("normal") */
+    QB_VDI_TYPE_STATIC = 2       /* every block allocated at creation ("fixed") */
+};
+
+struct QBlockSpecificVdi {
+    uint32_t image_type;         /* enum QBlockSpecificVdiType, or another value as stored */
+    uint32_t version;            /* header version, e.g. 0x00010001 for 1.1 */
+    uint32_t block_size;         /* bytes */
+    uint32_t blocks_allocated;   /* as the header records it */
+    uint32_t blocks_total;       /* blocks of the virtual disk */
+    /* The UUIDs as the header stores them (16 bytes each, printed in stored order). */
+    uint8_t uuid_image[16];
+    uint8_t uuid_last_snap[16];
+    uint8_t uuid_link[16];
+    uint8_t uuid_parent[16];
+};
+
+enum QBlockSpecificVpcType {
+    QB_VPC_TYPE_FIXED = 2,
+    QB_VPC_TYPE_DYNAMIC = 3,
+    QB_VPC_TYPE_DIFFERENCING = 4
+};
+
+struct QBlockSpecificVpc {
+    uint32_t disk_type;          /* enum QBlockSpecificVpcType, as the footer stores it */
+    char creator_app[5];         /* four bytes as stored ("qemu", "win "...), NULs kept as NULs */
+    char creator_os[5];          /* "Wi2k", "Mac "... */
+    uint32_t creator_version;    /* major << 16 | minor */
+    uint16_t cylinders;
+    uint8_t heads;
+    uint8_t sectors_per_track;
+    uint32_t block_size;         /* bytes; 0 for fixed images */
+    bool size_from_footer;       /* the virtual size is the footer's current_size;
+                                    false: cylinders * heads * sectors_per_track * 512 */
+    uint64_t current_size;       /* the footer's current_size, bytes */
+    uint64_t original_size;      /* the footer's original_size, bytes */
+};
+
+typedef struct QBlockSpecificInfo {
+    enum QBlockFmtType fmt_type; /* selects the union member: QB_FMT_QCOW2 -> qcow2 ... */
+    union {
+        struct QBlockSpecificQcow2 qcow2;
+        struct QBlockSpecificVmdk vmdk;
+        struct QBlockSpecificQed qed;
+        struct QBlockSpecificQcow qcow;
+        struct QBlockSpecificCow cow;
+        struct QBlockSpecificVdi vdi;
+        struct QBlockSpecificVpc vpc;
+        uint64_t reserved[1024 / sizeof(uint64_t)];
+    } u;
+} QBlockSpecificInfo;
+
 #ifdef __cplusplus
 }
 #endif

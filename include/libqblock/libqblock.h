@@ -196,6 +196,34 @@ LIBQBLOCK_EXPORT int qb_info_image_static_get(QBroker *broker, QBlockState *qbs,
                                               QBlockStaticInfo **info);
 LIBQBLOCK_EXPORT void qb_info_image_static_delete(QBroker *broker, QBlockStaticInfo **info);
 
+/**
+ * qb_info_image_specific_get: the format-specific facts of the open image
+ * (its header's version and feature bits, a VMDK's extents, a VHD's
+ * creator...), as qemu-img info shows under "Format specific information"
+ * and beyond. On success *@info points to a QBlockSpecificInfo allocated by
+ * the library whose fmt_type is the image's format and selects the union
+ * member; the struct, its strings and its arrays belong to the library and
+ * are freed together by qb_info_image_specific_delete. The facts are those
+ * of the top image of the chain (not its backing files), as of the call;
+ * under LIBQBLOCK_O_SNAPSHOT that is, as for qb_info_image_static_get, the
+ * temporary qcow2 overlay. It may be called while other threads read and
+ * write the same state (each with its own broker).
+ *
+ * Returns 0; QB_ERR_INVALID_PARAM when @qbs is not open or @info is NULL;
+ * QB_ERR_NOT_SUPPORTED for a format without specific facts (raw);
+ * QB_ERR_MEM_ERR; or QB_ERR_INVALID_IMAGE / QB_ERR_INTERNAL_ERR when
+ * metadata the facts come from (qcow2's bitmap directory) cannot be read or
+ * is malformed. On failure *@info is left NULL.
+ */
+LIBQBLOCK_EXPORT int qb_info_image_specific_get(QBroker *broker, QBlockState *qbs,
+                                                QBlockSpecificInfo **info);
+/**
+ * qb_info_image_specific_delete: free *@info with every string and array it
+ * holds and set *@info to NULL. NULL (or *@info NULL) is a no-op. @broker
+ * is not used and may be NULL (nothing here can fail).
+ */
+LIBQBLOCK_EXPORT void qb_info_image_specific_delete(QBroker *broker, QBlockSpecificInfo **info);
+
 /** qb_get_allocated_file_size: host bytes used by the image's files, or < 0. */
 LIBQBLOCK_EXPORT int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs);
 

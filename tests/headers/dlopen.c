@@ -58,6 +58,8 @@ int main(int argc, char **argv)
     __typeof__(&qb_block_status) p_block_status;
     __typeof__(&qb_info_image_static_get) p_info_get;
     __typeof__(&qb_info_image_static_delete) p_info_delete;
+    __typeof__(&qb_info_image_specific_get) p_specific_get;
+    __typeof__(&qb_info_image_specific_delete) p_specific_delete;
     __typeof__(&qb_get_allocated_file_size) p_alloc_size;
     __typeof__(&qb_is_dirty) p_is_dirty;
     __typeof__(&qb_has_zero_init) p_zero_init;
@@ -98,6 +100,8 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_block_status, p_block_status);
     RESOLVE(h, qb_info_image_static_get, p_info_get);
     RESOLVE(h, qb_info_image_static_delete, p_info_delete);
+    RESOLVE(h, qb_info_image_specific_get, p_specific_get);
+    RESOLVE(h, qb_info_image_specific_delete, p_specific_delete);
     RESOLVE(h, qb_get_allocated_file_size, p_alloc_size);
     RESOLVE(h, qb_is_dirty, p_is_dirty);
     RESOLVE(h, qb_has_zero_init, p_zero_init);

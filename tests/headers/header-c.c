@@ -24,6 +24,7 @@ static const any_fn entry_points[] = {
     (any_fn)qb_create, (any_fn)qb_open, (any_fn)qb_close, (any_fn)qb_read, (any_fn)qb_write,
     (any_fn)qb_flush, (any_fn)qb_discard, (any_fn)qb_check_allocation, (any_fn)qb_block_status,
     (any_fn)qb_info_image_static_get, (any_fn)qb_info_image_static_delete,
+    (any_fn)qb_info_image_specific_get, (any_fn)qb_info_image_specific_delete,
     (any_fn)qb_get_allocated_file_size, (any_fn)qb_is_dirty, (any_fn)qb_has_zero_init,
     (any_fn)qb_str2fmttype, (any_fn)qb_fmttype2str,
 };

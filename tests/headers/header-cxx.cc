@@ -15,6 +15,7 @@ int main()
     QBlockFmtInfo fmt;
     QBlockStatusInfo status;
     QBlockStaticInfo *info = nullptr;
+    QBlockSpecificInfo *specific = nullptr;
 
     std::memset(&loc, 0, sizeof(loc));
     std::memset(&fmt, 0, sizeof(fmt));
@@ -29,6 +30,7 @@ int main()
     static_assert(sizeof(QBlockFmtInfo) == 1032, "QBlockFmtInfo size");
     static_assert(sizeof(QBlockStaticInfo) == 1584, "QBlockStaticInfo size");
     static_assert(sizeof(QBlockStatusInfo) == 128, "QBlockStatusInfo size");
+    static_assert(sizeof(QBlockSpecificInfo) == 1032, "QBlockSpecificInfo size");
     static_assert(QB_FMT_MAX == 11, "QB_FMT_MAX");
     static_assert(LIBQBLOCK_O_VALID_MASK == 0x03ea, "LIBQBLOCK_O_VALID_MASK");
 
@@ -43,6 +45,11 @@ int main()
     if (qb_block_status(broker, qbs, 0, 512, &status) != QB_ERR_INVALID_PARAM) {
         return 1;
     }
+    if (qb_info_image_specific_get(broker, qbs, &specific) != QB_ERR_INVALID_PARAM ||
+        specific != nullptr) {
+        return 1;
+    }
+    qb_info_image_specific_delete(broker, &specific);
     if (qb_str2fmttype("qcow2") != QB_FMT_QCOW2 || qb_fmttype2str(QB_FMT_VPC) == nullptr) {
         return 1;
     }

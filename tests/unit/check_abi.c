@@ -101,6 +101,42 @@ START_TEST(abi_sizeof_check_result_is_192)
 }
 END_TEST
 
+START_TEST(abi_sizeof_specific_info_is_1032)
+{
+    /* fmt_type 4 + 4 padding | union of 1024 bytes (reserved[128]) = 1032. */
+    const size_t room = sizeof(((QBlockSpecificInfo *)0)->u.reserved);
+
+    ck_assert_uint_eq(sizeof(QBlockSpecificInfo), 1032);
+    ck_assert_uint_eq(sizeof(((QBlockSpecificInfo *)0)->u), 1024);
+    ck_assert_uint_eq(offsetof(QBlockSpecificInfo, u), 8);
+    ck_assert_uint_eq(room, 1024);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificQcow2), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificVmdk), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificQed), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificQcow), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificCow), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificVdi), room);
+    ck_assert_uint_le(sizeof(struct QBlockSpecificVpc), room);
+    /* The member structs' layouts are ABI too (x86-64 / LP64 sizes). */
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificQcow2Bitmap), 24);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificQcow2), 40);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificVmdkExtent), 40);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificVmdk), 32);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificQed), 40);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificQcow), 20);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificCow), 32);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificVdi), 84);
+    ck_assert_uint_eq(sizeof(struct QBlockSpecificVpc), 48);
+    ck_assert_int_eq(QB_QCOW2_BITMAP_IN_USE, 1);
+    ck_assert_int_eq(QB_QCOW2_BITMAP_AUTO, 2);
+    ck_assert_int_eq(QB_VDI_TYPE_DYNAMIC, 1);
+    ck_assert_int_eq(QB_VDI_TYPE_STATIC, 2);
+    ck_assert_int_eq(QB_VPC_TYPE_FIXED, 2);
+    ck_assert_int_eq(QB_VPC_TYPE_DYNAMIC, 3);
+    ck_assert_int_eq(QB_VPC_TYPE_DIFFERENCING, 4);
+}
+END_TEST
+
 /* ---- member offsets ---- */
 
 START_TEST(abi_offsetof_prot_info_members)
@@ -415,6 +451,7 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_sizeof_static_info_is_1584);
     tcase_add_test(tc, abi_sizeof_status_info_is_128);
     tcase_add_test(tc, abi_sizeof_check_result_is_192);
+    tcase_add_test(tc, abi_sizeof_specific_info_is_1032);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("offsetof");

@@ -60,16 +60,6 @@ static off_t refcount_entry(const char *path, unsigned cluster)
     return (off_t)(block + 2 * cluster);
 }
 
-#define EXPECT_FAIL(b, call, code, needle) \
-    do { \
-        int r_ = (call); \
-        ck_assert_msg(r_ == (code), "%s: %d, expected %d (%s)", #call, r_, (code), qbt_msg(b)); \
-        if ((b) && (needle)[0]) { \
-            ck_assert_msg(strstr(qbt_msg(b), (needle)) != NULL, "%s: message '%s' lacks '%s'", \
-                          #call, qbt_msg(b), (needle)); \
-        } \
-    } while (0)
-
 START_TEST(maint_argument_errors)
 {
     QBroker *b = NULL;

@@ -253,6 +253,20 @@ static QBT_UNUSED const char *qbt_msg(QBroker *b)
     return buf;
 }
 
+/*
+ * The call must return @code, and with a broker its message must contain
+ * @needle ("" skips that check).
+ */
+#define EXPECT_FAIL(b, call, code, needle) \
+    do { \
+        int r_ = (call); \
+        ck_assert_msg(r_ == (code), "%s: %d, expected %d (%s)", #call, r_, (code), qbt_msg(b)); \
+        if ((b) && (needle)[0]) { \
+            ck_assert_msg(strstr(qbt_msg(b), (needle)) != NULL, "%s: message '%s' lacks '%s'", \
+                          #call, qbt_msg(b), (needle)); \
+        } \
+    } while (0)
+
 /* A stack QBlockProtInfo naming a file. */
 static QBT_UNUSED QBlockProtInfo qbt_loc(const char *path)
 {
