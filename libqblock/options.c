@@ -262,6 +262,11 @@ static const OptMap *opt_map_find(enum QBlockFmtType fmt, const char *key)
     return NULL;
 }
 
+bool qb_fmt_option_settable(enum QBlockFmtType fmt, const char *key)
+{
+    return opt_map_find(fmt, key) != NULL;
+}
+
 static int enum_index(const char *const *names, const char *value)
 {
     for (int i = 1; names[i]; i++) {
