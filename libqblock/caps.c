@@ -26,11 +26,18 @@ static int fmt_driver(QBroker *broker, const char *func, enum QBlockFmtType fmt_
     return 0;
 }
 
-/* The QB_PREALLOC_MODE_* bits of the choices of @drv's "preallocation" option. */
-static uint32_t prealloc_modes(const BlockDriver *drv)
+/*
+ * The QB_PREALLOC_MODE_* bits of the choices of @drv's "preallocation"
+ * option, when a public caller can set that option at all (its format
+ * struct has a member for it).
+ */
+static uint32_t prealloc_modes(const BlockDriver *drv, enum QBlockFmtType fmt_type)
 {
     uint32_t modes = 0;
 
+    if (!qb_fmt_option_settable(fmt_type, "preallocation")) {
+        return 0;
+    }
     for (const BdrvOptDesc *d = drv->create_opts; d && d->name; d++) {
         if (strcmp(d->name, "preallocation") != 0 || !d->choices) {
             continue;
@@ -105,7 +112,7 @@ int qb_fmt_get_caps(QBroker *broker, enum QBlockFmtType fmt_type, QBlockFmtCaps 
         f |= QB_CAP_ZERO_INIT;
     }
     caps->flags = f;
-    caps->prealloc_modes = prealloc_modes(drv);
+    caps->prealloc_modes = prealloc_modes(drv, fmt_type);
     return 0;
 }
 

@@ -253,6 +253,29 @@ static QBT_UNUSED const char *qbt_msg(QBroker *b)
     return buf;
 }
 
+/* The qemu-img binary to compare against: $QEMU_IMG, else qemu-img on $PATH, else NULL. */
+static QBT_UNUSED const char *qbt_qemu_img(void)
+{
+    static char found[PATH_MAX];
+    const char *env = getenv("QEMU_IMG");
+    const char *path = getenv("PATH");
+
+    if (env) {
+        return *env ? env : NULL;
+    }
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+
+        snprintf(found, sizeof(found), "%.*s/qemu-img", (int)n, path);
+        if (n > 0 && access(found, X_OK) == 0) {
+            return found;
+        }
+        path = colon ? colon + 1 : NULL;
+    }
+    return NULL;
+}
+
 /* A stack QBlockProtInfo naming a file. */
 static QBT_UNUSED QBlockProtInfo qbt_loc(const char *path)
 {
