@@ -793,11 +793,13 @@ out:
 }
 
 /*
- * Reports the first option of the "k=v,..." list @opts that format @fmt
- * does not know, with qemu-img's message; returns -1 then, 0 when every
- * option is known (or the format has no option table in this build).
+ * Reports the first option of the "k=v,..." list @opts (may be NULL) that
+ * format @fmt does not know, or a backing file (@backing) it cannot have,
+ * with qemu-img's messages; returns -1 then, 0 when all is known (or the
+ * format has no option table in this build: the library says why).
  */
-int check_create_option_names(const char *fmt, const char *filename, const char *opts)
+int check_create_option_names(const char *fmt, const char *filename, const char *opts,
+                              bool backing)
 {
     const QBlockOptionDesc *list;
     QBroker *broker = NULL;
@@ -808,7 +810,12 @@ int check_create_option_names(const char *fmt, const char *filename, const char 
         return 0;   /* the library reports it again, with its own words */
     }
     if (qb_fmt_get_create_options(broker, qb_str2fmttype(fmt), &list, &count) == 0 &&
-        opts_parse(opts, &parsed) == 0) {
+        opts_parse(opts ? opts : "", &parsed) == 0) {
+        bool has_backing = false;
+
+        for (int k = 0; k < count; k++) {
+            has_backing |= strcmp(list[k].name, "backing_file") == 0;
+        }
         for (size_t i = 0; i < parsed.count && ret == 0; i++) {
             bool known = false;
             for (int k = 0; k < count && !known; k++) {
@@ -818,6 +825,10 @@ int check_create_option_names(const char *fmt, const char *filename, const char 
                 error_report("%s: Invalid parameter '%s'", filename, parsed.items[i].key);
                 ret = -1;
             }
+        }
+        if (ret == 0 && backing && !has_backing) {
+            error_report("%s: Backing file not supported for file format '%s'", filename, fmt);
+            ret = -1;
         }
     }
     opts_free(&parsed);

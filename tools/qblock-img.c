@@ -272,7 +272,7 @@ int img_create(int argc, char **argv)
             goto out;
         }
         fi->fmt_type = qb_str2fmttype(fmt);
-        if (user_opts && check_create_option_names(fmt, filename, user_opts) < 0) {
+        if (check_create_option_names(fmt, filename, user_opts, backing != NULL) < 0) {
             qb_fmt_info_delete(broker, &fi);
             qb_broker_delete(&broker);
             goto out;

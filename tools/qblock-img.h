@@ -101,8 +101,12 @@ int opts_append(char **str, const char *key, const char *value);
  * (with @filename non-NULL, protocol options too); returns the exit code.
  */
 int print_create_options_help(const char *fmt, const char *filename);
-/* qemu-img's "Invalid parameter" error for an option @fmt does not know; -1 then, else 0. */
-int check_create_option_names(const char *fmt, const char *filename, const char *opts);
+/*
+ * qemu-img's errors for an option in @opts that @fmt does not know, or a
+ * @backing file it cannot have; -1 after reporting one, else 0.
+ */
+int check_create_option_names(const char *fmt, const char *filename, const char *opts,
+                              bool backing);
 
 /* ---- JSON ---- */
 
