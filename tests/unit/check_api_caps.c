@@ -61,21 +61,6 @@ static int create_with(QBroker *b, enum QBlockFmtType fmt, const char *path, con
     return ret;
 }
 
-static QBlockState *open_fmt(QBroker *b, enum QBlockFmtType fmt, const char *path, int flag)
-{
-    QBlockState *qbs = NULL;
-    QBlockProtInfo loc = qbt_loc(path);
-    QBlockFmtInfo fi;
-    int ret;
-
-    memset(&fi, 0, sizeof(fi));
-    fi.fmt_type = fmt;
-    ck_assert_int_eq(qb_state_new(b, &qbs), 0);
-    ret = qb_open(b, qbs, &loc, &fi, flag);
-    ck_assert_msg(ret == 0, "open %s: %d %s", path, ret, qbt_msg(b));
-    return qbs;
-}
-
 static void expect_range(QBroker *b, QBlockState *qbs, uint64_t off, uint64_t len, uint8_t v,
                          const char *what)
 {
@@ -117,6 +102,31 @@ static void make_image(QBroker *b, enum QBlockFmtType fmt, const char *path)
     }
     ret = create_with(b, fmt, path, opts);
     ck_assert_msg(ret == 0, "create %s: %d %s", qb_fmttype2str(fmt), ret, qbt_msg(b));
+}
+
+/*
+ * A 1 MiB base image at @base (raw under cow, else of @fmt itself, since
+ * vmdk only takes vmdk bases) holding @pattern, and an image of @fmt at
+ * @top that names it as its backing file.
+ */
+static void make_overlay(QBroker *b, enum QBlockFmtType fmt, const char *base, const char *top,
+                         uint8_t pattern)
+{
+    enum QBlockFmtType base_fmt = fmt == QB_FMT_COW ? QB_FMT_RAW : fmt;
+    char opts[2 * PATH_MAX];
+    QBlockState *qbs;
+
+    ck_assert_int_eq(create_with(b, base_fmt, base, "size=1M"), 0);
+    qbs = qbt_open_fmt(b, base_fmt, base, LIBQBLOCK_O_RDWR);
+    fill_range(b, qbs, 0, 1 * MiB, pattern);
+    qbt_close(b, &qbs);
+    snprintf(opts, sizeof(opts), "size=1M,backing_file=%s", base);
+    if (find_opt(b, fmt, "backing_fmt")) {
+        snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), ",backing_fmt=%s",
+                 qb_fmttype2str(base_fmt));
+    }
+    ck_assert_msg(create_with(b, fmt, top, opts) == 0, "%s overlay: %s", qb_fmttype2str(fmt),
+                  qbt_msg(b));
 }
 
 /* ------------------------------------------------------------------ */
@@ -192,9 +202,7 @@ END_TEST
 
 static void check_backing(QBroker *b, enum QBlockFmtType fmt, const QBlockFmtCaps *caps)
 {
-    const char *name = qb_fmttype2str(fmt);
-    char base[PATH_MAX], top[PATH_MAX], opts[2 * PATH_MAX];
-    enum QBlockFmtType base_fmt = fmt == QB_FMT_COW ? QB_FMT_RAW : fmt;
+    char base[PATH_MAX], top[PATH_MAX];
     QBlockState *qbs;
 
     qbt_path(top, sizeof(top), "backing-top.img");
@@ -206,17 +214,8 @@ static void check_backing(QBroker *b, enum QBlockFmtType fmt, const QBlockFmtCap
         return;
     }
     qbt_path(base, sizeof(base), "backing-base.img");
-    ck_assert_int_eq(create_with(b, base_fmt, base, "size=1M"), 0);
-    qbs = open_fmt(b, base_fmt, base, LIBQBLOCK_O_RDWR);
-    fill_range(b, qbs, 128 * KiB, 64 * KiB, 0x3c);
-    qbt_close(b, &qbs);
-    snprintf(opts, sizeof(opts), "size=1M,backing_file=%s", base);
-    if (find_opt(b, fmt, "backing_fmt")) {
-        snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), ",backing_fmt=%s",
-                 qb_fmttype2str(base_fmt));
-    }
-    ck_assert_msg(create_with(b, fmt, top, opts) == 0, "%s overlay: %s", name, qbt_msg(b));
-    qbs = open_fmt(b, fmt, top, 0);
+    make_overlay(b, fmt, base, top, 0x3c);
+    qbs = qbt_open_fmt(b, fmt, top, 0);
     expect_range(b, qbs, 128 * KiB, 64 * KiB, 0x3c, "data from the backing file");
     qbt_close(b, &qbs);
 }
@@ -241,7 +240,7 @@ static void check_prealloc(QBroker *b, enum QBlockFmtType fmt, const QBlockFmtCa
         ck_assert_msg(ret == 0, "%s %s: %s", qb_fmttype2str(fmt), modes[m], qbt_msg(b));
         if (m >= 2) {
             /* falloc and full reserve the whole disk in the file. */
-            QBlockState *qbs = open_fmt(b, fmt, path, 0);
+            QBlockState *qbs = qbt_open_fmt(b, fmt, path, 0);
             ck_assert_int_ge(qb_get_allocated_file_size(b, qbs), (int64_t)(1 * MiB));
             qbt_close(b, &qbs);
         }
@@ -270,7 +269,7 @@ static void check_one_format(QBroker *b, enum QBlockFmtType fmt)
     snprintf(fname, sizeof(fname), "caps.%s", name);
     qbt_path(path, sizeof(path), fname);
     make_image(b, fmt, path);
-    qbs = open_fmt(b, fmt, path, LIBQBLOCK_O_RDWR);
+    qbs = qbt_open_fmt(b, fmt, path, LIBQBLOCK_O_RDWR);
 
     /* Zero-init: a new image reads as zeros and says so; otherwise it does not claim it. */
     ret = qb_has_zero_init(b, qbs);
@@ -370,7 +369,7 @@ START_TEST(caps_compressed_read_and_snapshots_with_qemu)
     qbt_path(src, sizeof(src), "compress-src.raw");
     qbt_create_raw(b, src, 1 * MiB);
     {
-        QBlockState *qbs = open_fmt(b, QB_FMT_RAW, src, LIBQBLOCK_O_RDWR);
+        QBlockState *qbs = qbt_open_fmt(b, QB_FMT_RAW, src, LIBQBLOCK_O_RDWR);
         fill_range(b, qbs, 0, 1 * MiB, 0x61);
         qbt_close(b, &qbs);
     }
@@ -408,7 +407,7 @@ START_TEST(caps_compressed_read_and_snapshots_with_qemu)
         /* The file must really be compressed: well under the 1 MiB of data. */
         ck_assert_msg(qbt_file_size(dst) < (off_t)(512 * KiB), "%s: %jd bytes", name,
                       (intmax_t)qbt_file_size(dst));
-        qbs = open_fmt(b, (enum QBlockFmtType)f, dst, 0);
+        qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, dst, 0);
         expect_range(b, qbs, 0, 1 * MiB, 0x61, "compressed data");
         qbt_close(b, &qbs);
         checked++;
@@ -429,18 +428,18 @@ START_TEST(caps_compressed_read_and_snapshots_with_qemu)
         snprintf(fname, sizeof(fname), "snap.%s", name);
         qbt_path(dst, sizeof(dst), fname);
         make_image(b, (enum QBlockFmtType)f, dst);
-        qbs = open_fmt(b, (enum QBlockFmtType)f, dst, LIBQBLOCK_O_RDWR);
+        qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, dst, LIBQBLOCK_O_RDWR);
         fill_range(b, qbs, 0, 64 * KiB, 0x11);
         qbt_close(b, &qbs);
         ck_assert(run_cmd("'%s' snapshot -c s1 '%s'", qimg, dst));
-        qbs = open_fmt(b, (enum QBlockFmtType)f, dst, LIBQBLOCK_O_RDWR);
+        qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, dst, LIBQBLOCK_O_RDWR);
         fill_range(b, qbs, 0, 64 * KiB, 0x22);
         qbt_close(b, &qbs);
         ck_assert(run_cmd("'%s' check -q '%s'", qimg, dst));
         ck_assert(run_cmd("'%s' snapshot -l '%s' | grep -q ' s1 '", qimg, dst));
         /* Applying the snapshot with qemu-img brings back what it recorded. */
         ck_assert(run_cmd("'%s' snapshot -a s1 '%s'", qimg, dst));
-        qbs = open_fmt(b, (enum QBlockFmtType)f, dst, 0);
+        qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, dst, 0);
         expect_range(b, qbs, 0, 64 * KiB, 0x11, "data of snapshot s1");
         qbt_close(b, &qbs);
     }
@@ -476,12 +475,12 @@ START_TEST(caps_compressed_write_shrinks_data)
             qbt_path(path, sizeof(path), name);
             snprintf(opts, sizeof(opts), "size=4M,subformat=%s", *c);
             ck_assert_int_eq(create_with(b, (enum QBlockFmtType)f, path, opts), 0);
-            qbs = open_fmt(b, (enum QBlockFmtType)f, path, LIBQBLOCK_O_RDWR);
+            qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, path, LIBQBLOCK_O_RDWR);
             fill_range(b, qbs, 0, 4 * MiB, 0x77);
             qbt_close(b, &qbs);
             found = qbt_file_size(path) < (off_t)(1 * MiB);
             if (found) {
-                qbs = open_fmt(b, (enum QBlockFmtType)f, path, 0);
+                qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, path, 0);
                 expect_range(b, qbs, 0, 4 * MiB, 0x77, "compressed write");
                 qbt_close(b, &qbs);
             }
@@ -662,7 +661,7 @@ START_TEST(write_zeroes_read_back_every_format)
             snprintf(name, sizeof(name), "wz%d.%s", unmap, qb_fmttype2str((enum QBlockFmtType)f));
             qbt_path(path, sizeof(path), name);
             make_image(b, (enum QBlockFmtType)f, path);
-            qbs = open_fmt(b, (enum QBlockFmtType)f, path, LIBQBLOCK_O_RDWR);
+            qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, path, LIBQBLOCK_O_RDWR);
             fill_range(b, qbs, 0, 1 * MiB, 0xee);
             memset(want, 0xee, 1 * MiB);
             for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
@@ -673,7 +672,7 @@ START_TEST(write_zeroes_read_back_every_format)
             }
             qbt_close(b, &qbs);
             /* Reopened, so that what is checked is what reached the file. */
-            qbs = open_fmt(b, (enum QBlockFmtType)f, path, 0);
+            qbs = qbt_open_fmt(b, (enum QBlockFmtType)f, path, 0);
             ck_assert_int_eq(qb_read(b, qbs, buf, 1 * MiB, 0), (int64_t)(1 * MiB));
             qbt_assert_same(buf, want, 1 * MiB, path);
             qbt_close(b, &qbs);
@@ -693,8 +692,7 @@ START_TEST(write_zeroes_hide_backing_data)
     ck_assert_int_eq(qb_broker_new(&b), 0);
     for (int f = QB_FMT_NONE + 1; f < QB_FMT_MAX; f++) {
         enum QBlockFmtType fmt = (enum QBlockFmtType)f;
-        enum QBlockFmtType base_fmt = fmt == QB_FMT_COW ? QB_FMT_RAW : fmt;
-        char base[PATH_MAX], top[PATH_MAX], opts[2 * PATH_MAX], name[64];
+        char base[PATH_MAX], top[PATH_MAX], name[64];
         QBlockFmtCaps caps;
         QBlockState *qbs;
 
@@ -706,22 +704,13 @@ START_TEST(write_zeroes_hide_backing_data)
         qbt_path(base, sizeof(base), name);
         snprintf(name, sizeof(name), "wzb-top.%s", qb_fmttype2str(fmt));
         qbt_path(top, sizeof(top), name);
-        ck_assert_int_eq(create_with(b, base_fmt, base, "size=1M"), 0);
-        qbs = open_fmt(b, base_fmt, base, LIBQBLOCK_O_RDWR);
-        fill_range(b, qbs, 0, 1 * MiB, 0x99);
-        qbt_close(b, &qbs);
-        snprintf(opts, sizeof(opts), "size=1M,backing_file=%s", base);
-        if (find_opt(b, fmt, "backing_fmt")) {
-            snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts), ",backing_fmt=%s",
-                     qb_fmttype2str(base_fmt));
-        }
-        ck_assert_int_eq(create_with(b, fmt, top, opts), 0);
-        qbs = open_fmt(b, fmt, top, LIBQBLOCK_O_RDWR);
+        make_overlay(b, fmt, base, top, 0x99);
+        qbs = qbt_open_fmt(b, fmt, top, LIBQBLOCK_O_RDWR);
         ck_assert_int_eq(qb_write_zeroes(b, qbs, 0, 256 * KiB, 0), 0);
         ck_assert_int_eq(qb_write_zeroes(b, qbs, 512 * KiB, 256 * KiB,
                                          QB_WRITE_ZEROES_MAY_UNMAP), 0);
         qbt_close(b, &qbs);
-        qbs = open_fmt(b, fmt, top, 0);
+        qbs = qbt_open_fmt(b, fmt, top, 0);
         expect_range(b, qbs, 0, 256 * KiB, 0, "zeros over backing data");
         expect_range(b, qbs, 256 * KiB, 256 * KiB, 0x99, "backing data");
         expect_range(b, qbs, 512 * KiB, 256 * KiB, 0, "unmapped zeros over backing data");
@@ -742,7 +731,7 @@ START_TEST(write_zeroes_qcow2_unmap_releases_clusters)
     ck_assert_int_eq(qb_broker_new(&b), 0);
     qbt_path(path, sizeof(path), "wz-unmap.qcow2");
     ck_assert_int_eq(create_with(b, QB_FMT_QCOW2, path, "size=1M"), 0);
-    qbs = open_fmt(b, QB_FMT_QCOW2, path, LIBQBLOCK_O_RDWR);
+    qbs = qbt_open_fmt(b, QB_FMT_QCOW2, path, LIBQBLOCK_O_RDWR);
     fill_range(b, qbs, 0, 256 * KiB, 0x42);
     ck_assert_int_eq(qb_write_zeroes(b, qbs, 0, 64 * KiB, 0), 0);
     ck_assert_int_eq(qb_write_zeroes(b, qbs, 128 * KiB, 64 * KiB, QB_WRITE_ZEROES_MAY_UNMAP), 0);

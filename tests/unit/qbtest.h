@@ -304,20 +304,27 @@ static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t siz
     qb_state_delete(b, &qbs);
 }
 
-/* Opens @path as raw (explicitly, or probed when @probe) into a new state. */
-static QBT_UNUSED QBlockState *qbt_open(QBroker *b, const char *path, int probe, int flag)
+/* Opens @path as format @fmt (QB_FMT_NONE: probed) into a new state. */
+static QBT_UNUSED QBlockState *qbt_open_fmt(QBroker *b, enum QBlockFmtType fmt, const char *path,
+                                            int flag)
 {
     QBlockState *qbs = NULL;
     QBlockProtInfo loc = qbt_loc(path);
-    QBlockFmtInfo fmt;
+    QBlockFmtInfo fi;
     int ret;
 
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_RAW;
+    memset(&fi, 0, sizeof(fi));
+    fi.fmt_type = fmt;
     ck_assert_int_eq(qb_state_new(b, &qbs), 0);
-    ret = qb_open(b, qbs, &loc, probe ? NULL : &fmt, flag);
+    ret = qb_open(b, qbs, &loc, fmt == QB_FMT_NONE ? NULL : &fi, flag);
     ck_assert_msg(ret == 0, "qb_open %s flag 0x%x: %d %s", path, flag, ret, qbt_msg(b));
     return qbs;
+}
+
+/* Opens @path as raw (explicitly, or probed when @probe) into a new state. */
+static QBT_UNUSED QBlockState *qbt_open(QBroker *b, const char *path, int probe, int flag)
+{
+    return qbt_open_fmt(b, probe ? QB_FMT_NONE : QB_FMT_RAW, path, flag);
 }
 
 /* Closes and frees a state opened by qbt_open, checking the close. */
