@@ -688,7 +688,13 @@ int bdrv_pwrite_sync(BlockDriverState *bs, uint64_t offset, const void *buf, siz
 
 int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
+    return bdrv_pwrite_zeroes_flags(bs, offset, bytes, 0);
+}
+
+int bdrv_pwrite_zeroes_flags(BlockDriverState *bs, uint64_t offset, uint64_t bytes, int flags)
+{
     enum { CHUNK = 1 << 20 };
+    int (*zero_fn)(BlockDriverState *, uint64_t, uint64_t) = bs->drv->bdrv_pwrite_zeroes;
     void *zero;
     int ret;
 
@@ -699,9 +705,12 @@ int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     if (ret < 0 || bytes == 0) {
         return ret;
     }
-    if (bs->drv->bdrv_pwrite_zeroes) {
+    if ((flags & BDRV_REQ_MAY_UNMAP) && bs->drv->bdrv_pwrite_zeroes_unmap) {
+        zero_fn = bs->drv->bdrv_pwrite_zeroes_unmap;
+    }
+    if (zero_fn) {
         DRV_LOCK(bs);
-        ret = bs->drv->bdrv_pwrite_zeroes(bs, offset, bytes);
+        ret = zero_fn(bs, offset, bytes);
         DRV_UNLOCK(bs);
         if (ret != -ENOTSUP) {
             return ret;
@@ -949,6 +958,10 @@ int bdrv_truncate(BlockDriverState *bs, uint64_t offset, BdrvPrealloc prealloc, 
         return bdrv_error_set(err, -ERANGE, "'%s': size %llu is too large", bs->filename,
                               (unsigned long long)offset);
     }
+    if (!(bs->drv->caps & BDRV_CAP_SHRINK) && (int64_t)offset < bdrv_getlength(bs)) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': %s images cannot be shrunk",
+                              bs->filename, bs->drv->format_name);
+    }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_truncate(bs, offset, prealloc, err);
     DRV_UNLOCK(bs);
@@ -1043,6 +1056,10 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *e
     if (!bs->drv->bdrv_check) {
         return bdrv_error_set(err, -ENOTSUP, "this image format (%s) does not support checks",
                               bs->drv->format_name);
+    }
+    if (fix && !(bs->drv->caps & BDRV_CAP_REPAIR)) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': %s images cannot be repaired",
+                              bs->filename, bs->drv->format_name);
     }
     if (fix && bs->read_only) {
         return bdrv_error_set(err, -EROFS, "'%s' must be opened read-write to be repaired",

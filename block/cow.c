@@ -87,9 +87,9 @@ typedef struct BDRVCowState {
 
 static const BdrvOptDesc cow_create_opts[] = {
     { .name = "size", .type = BDRV_OPT_SIZE, .def = "0",
-      .help = "Virtual disk size (must be the backing file's size; 0 takes it)" },
+      .help = "Size of the virtual disk (0, or the base image's own size)" },
     { .name = "backing_file", .type = BDRV_OPT_STRING,
-      .help = "File name of the raw base image (required)" },
+      .help = "Raw image whose changes this file records (required)" },
     { 0 }
 };
 

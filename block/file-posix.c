@@ -1351,6 +1351,7 @@ const BlockDriver bdrv_file = {
     .is_protocol = true,
     .thread_safe = true,
     .shares_write = true,
+    .caps = BDRV_CAP_SHRINK,
 
     .bdrv_open = raw_open,
     .bdrv_close = raw_close,

@@ -111,14 +111,14 @@ typedef struct QcowRun {
 } QcowRun;
 
 static const BdrvOptDesc qcow_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "backing_file", .type = BDRV_OPT_STRING,
-      .help = "File name of a base image" },
+      .help = "Image that unwritten areas are read from" },
     { .name = "backing_fmt", .type = BDRV_OPT_STRING,
-      .help = "Image format of the base image (accepted, not stored: qcow has no field "
-              "for it)" },
+      .help = "Format name of the backing image (accepted; qcow has nowhere to "
+              "record it)" },
     { .name = "encryption", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Encrypt the image with AES (not supported)" },
+      .help = "AES encryption of the image (refused: not supported)" },
     { 0 }
 };
 
@@ -1038,6 +1038,7 @@ const BlockDriver bdrv_qcow = {
     .thread_safe = false,
     .shares_write = false,
     .supports_backing = true,
+    .caps = BDRV_CAP_COMPRESSED_READ,
     .bdrv_probe = qcow_probe,
     .bdrv_open = qcow_open,
     .bdrv_close = qcow_close,

@@ -873,18 +873,22 @@ static int rewrite_clusters(BlockDriverState *bs, uint64_t start, uint64_t end,
     return 0;
 }
 
-/* Zero writes: a zero flag, keeping a host cluster that is ours alone (as QEMU does). */
+/*
+ * Zero writes: a zero flag, keeping a host cluster that is ours alone (as
+ * QEMU does), unless @opaque points at true (the caller allows unmapping):
+ * then the host cluster is released and only the zero flag stays.
+ */
 static bool zero_rewrite(BlockDriverState *bs, uint64_t *entry, uint64_t *bitmap, void *opaque)
 {
     BDRVQcow2State *s = bs->opaque;
+    bool keep = !*(const bool *)opaque;
     uint64_t e = *entry;
 
-    (void)opaque;
     if (s->extended_l2) {
-        *entry = entry_in_place(s, e) ? e : 0;
+        *entry = keep && entry_in_place(s, e) ? e : 0;
         *bitmap = QCOW_L2_BITMAP_ALL_ZEROES;
     } else if (s->qcow_version >= 3) {
-        *entry = entry_in_place(s, e) ? (e | QCOW_OFLAG_ZERO) : QCOW_OFLAG_ZERO;
+        *entry = keep && entry_in_place(s, e) ? (e | QCOW_OFLAG_ZERO) : QCOW_OFLAG_ZERO;
     } else {
         /* v2 without a backing file: an unallocated cluster reads as zeros. */
         *entry = 0;
@@ -892,7 +896,7 @@ static bool zero_rewrite(BlockDriverState *bs, uint64_t *entry, uint64_t *bitmap
     return true;
 }
 
-int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes, bool unmap)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t end = offset + bytes;
@@ -916,7 +920,8 @@ int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     }
     ret = write_zero_buffer(bs, offset, a - offset);
     if (ret == 0) {
-        ret = rewrite_clusters(bs, a, b, zero_rewrite, NULL, false, s->qcow_version >= 3);
+        /* Released clusters are discarded in the file too, as a discard does. */
+        ret = rewrite_clusters(bs, a, b, zero_rewrite, &unmap, unmap, s->qcow_version >= 3);
     }
     if (ret == 0 && b < end) {
         ret = write_zero_buffer(bs, b, end - b);

@@ -1006,7 +1006,12 @@ static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov
 
 static int qcow2_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
-    return qcow2_zero_guest(bs, offset, bytes);
+    return qcow2_zero_guest(bs, offset, bytes, false);
+}
+
+static int qcow2_pwrite_zeroes_unmap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    return qcow2_zero_guest(bs, offset, bytes, true);
 }
 
 static int qcow2_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -1260,33 +1265,33 @@ static const char *const qcow2_prealloc_choices[] = { "off", "metadata", "falloc
 static const char *const qcow2_compression_choices[] = { "zlib", "zstd", NULL };
 
 static const BdrvOptDesc qcow2_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "compat", .type = BDRV_OPT_STRING, .def = "1.1",
-      .help = "Compatibility level (v2 [0.10] or v3 [1.1])", .choices = qcow2_compat_choices },
-    { .name = "backing_file", .type = BDRV_OPT_STRING, .help = "File name of a base image" },
-    { .name = "backing_fmt", .type = BDRV_OPT_STRING, .help = "Image format of the base image" },
+      .help = "On-disk version: 0.10 (version 2) or 1.1 (version 3)", .choices = qcow2_compat_choices },
+    { .name = "backing_file", .type = BDRV_OPT_STRING, .help = "Image that unwritten areas are read from" },
+    { .name = "backing_fmt", .type = BDRV_OPT_STRING, .help = "Format name of the backing image" },
     { .name = "encryption", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Encrypt the image (not supported by this driver)" },
+      .help = "Legacy AES encryption switch (refused: not supported)" },
     { .name = "encrypt.format", .type = BDRV_OPT_STRING,
-      .help = "Encrypt the image, format choices: 'aes', 'luks' (not supported)" },
+      .help = "Encryption scheme, aes or luks (refused: not supported)" },
     { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "65536",
-      .help = "qcow2 cluster size" },
+      .help = "Bytes per cluster, a power of two from 512 to 2M" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
-      .help = "Preallocation mode (allowed values: off, metadata, falloc, full)",
+      .help = "What to allocate at creation: off, metadata, falloc or full",
       .choices = qcow2_prealloc_choices },
     { .name = "lazy_refcounts", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Postpone refcount updates" },
+      .help = "Defer reference count updates, marking the image dirty instead" },
     { .name = "refcount_bits", .type = BDRV_OPT_NUMBER, .def = "16",
-      .help = "Width of a reference count entry in bits" },
+      .help = "Bits per reference count entry, a power of two up to 64" },
     { .name = "extended_l2", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Extended L2 tables" },
+      .help = "Split each cluster into 32 separately allocated subclusters" },
     { .name = "compression_type", .type = BDRV_OPT_STRING, .def = "zlib",
-      .help = "Compression method used for image cluster compression",
+      .help = "Algorithm for compressed clusters: zlib or zstd",
       .choices = qcow2_compression_choices },
     { .name = "data_file", .type = BDRV_OPT_STRING,
-      .help = "File name of an external data file (not supported)" },
+      .help = "Separate file for guest data (refused: not supported)" },
     { .name = "data_file_raw", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "The external data file must stay valid as a raw image (not supported)" },
+      .help = "Keep the separate data file usable as raw (refused: not supported)" },
     { 0 }
 };
 
@@ -1516,6 +1521,7 @@ const BlockDriver bdrv_qcow2 = {
     .thread_safe = false,
     .shares_write = false,
     .supports_backing = true,
+    .caps = BDRV_CAP_SHRINK | BDRV_CAP_REPAIR | BDRV_CAP_COMPRESSED_READ | BDRV_CAP_INTERNAL_SNAPSHOTS,
     .bdrv_probe = qcow2_probe,
     .bdrv_open = qcow2_open,
     .bdrv_close = qcow2_close,
@@ -1524,6 +1530,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_preadv = qcow2_preadv,
     .bdrv_pwritev = qcow2_pwritev,
     .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,
+    .bdrv_pwrite_zeroes_unmap = qcow2_pwrite_zeroes_unmap,
     .bdrv_flush = qcow2_flush,
     .bdrv_pdiscard = qcow2_pdiscard,
     .bdrv_block_status = qcow2_block_status,

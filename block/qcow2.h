@@ -379,7 +379,7 @@ HIDDEN int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry);
 /* Guest write of @qiov at @offset (512-aligned), allocating as needed. */
 HIDDEN int qcow2_write_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
 /* Zero [offset, offset+bytes) with zero flags where whole clusters allow it. */
-HIDDEN int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+HIDDEN int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes, bool unmap);
 /* Discard whole clusters of [offset, offset+bytes), QEMU's way (see qcow2.c). */
 HIDDEN int qcow2_discard_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                bool full_discard);

@@ -135,15 +135,15 @@ typedef struct QEDRun {
 } QEDRun;
 
 static const BdrvOptDesc qed_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "backing_file", .type = BDRV_OPT_STRING,
-      .help = "File name of a base image" },
+      .help = "Image that unwritten areas are read from" },
     { .name = "backing_fmt", .type = BDRV_OPT_STRING,
-      .help = "Image format of the base image" },
+      .help = "Format name of the backing image" },
     { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "65536",
-      .help = "Cluster size (in bytes)" },
-    { .name = "table_size", .type = BDRV_OPT_NUMBER, .def = "4",
-      .help = "L1/L2 table size (in clusters)" },
+      .help = "Bytes per cluster, a power of two from 4k to 64M" },
+    { .name = "table_size", .type = BDRV_OPT_SIZE, .def = "4",
+      .help = "Clusters per L1 or L2 table, a power of two from 1 to 16" },
     { 0 }
 };
 
@@ -1478,6 +1478,7 @@ const BlockDriver bdrv_qed = {
     .thread_safe = false,
     .shares_write = false,
     .supports_backing = true,
+    .caps = BDRV_CAP_REPAIR,
     .bdrv_probe = qed_probe,
     .bdrv_open = qed_open,
     .bdrv_close = qed_close,

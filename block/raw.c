@@ -24,10 +24,11 @@ typedef struct BDRVRawState {
 static const char *const raw_prealloc_choices[] = { "off", "falloc", "full", NULL };
 
 static const BdrvOptDesc raw_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
-      .help = "Preallocation mode (allowed values: off, falloc, full)",
-      .choices = raw_prealloc_choices },
+      .help = "What to allocate at creation: off, falloc or full",
+      .choices = raw_prealloc_choices,
+      .flags = BDRV_OPT_F_PROTOCOL },
     { 0 }
 };
 
@@ -192,6 +193,7 @@ const BlockDriver bdrv_raw = {
     .instance_size = sizeof(BDRVRawState),
     .thread_safe = true,
     .shares_write = true,
+    .caps = BDRV_CAP_SHRINK,
     .bdrv_probe = raw_probe,
     .bdrv_open = raw_open,
     .bdrv_close = raw_close,

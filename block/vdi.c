@@ -103,14 +103,15 @@ typedef struct BDRVVdiState {
 static const char *const vdi_prealloc_choices[] = { "off", "falloc", "full", NULL };
 
 static const BdrvOptDesc vdi_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "static", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "VDI static (pre-allocated) image" },
+      .help = "Allocate every block at creation (a static image)" },
     { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "1M",
-      .help = "VDI block size (only 1M, the size QEMU reads)" },
+      .help = "Block size; only 1M, the one QEMU can read" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
-      .help = "Preallocation mode (allowed values: off, falloc, full; ignored, as by QEMU)",
-      .choices = vdi_prealloc_choices },
+      .help = "Accepted and ignored, as QEMU does: off, falloc or full",
+      .choices = vdi_prealloc_choices,
+      .flags = BDRV_OPT_F_PROTOCOL },
     { 0 }
 };
 

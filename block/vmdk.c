@@ -37,24 +37,25 @@ static const char *const vmdk_adapter_types[] = {
 static const char *const vmdk_prealloc_choices[] = { "off", "falloc", "full", NULL };
 
 static const BdrvOptDesc vmdk_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "adapter_type", .type = BDRV_OPT_STRING, .def = "ide",
-      .help = "Virtual adapter type, can be one of ide (default), lsilogic, buslogic or "
-              "legacyESX", .choices = vmdk_adapter_types },
-    { .name = "backing_file", .type = BDRV_OPT_STRING, .help = "File name of a base image" },
-    { .name = "backing_fmt", .type = BDRV_OPT_STRING, .help = "Must be 'vmdk' if present" },
-    { .name = "compat6", .type = BDRV_OPT_BOOL, .def = "off", .help = "VMDK version 6 image" },
-    { .name = "hwversion", .type = BDRV_OPT_STRING, .help = "VMDK hardware version" },
-    { .name = "toolsversion", .type = BDRV_OPT_STRING, .help = "VMware guest tools version" },
+      .help = "Controller named in the descriptor: ide (default), lsilogic, buslogic "
+              "or legacyESX", .choices = vmdk_adapter_types },
+    { .name = "backing_file", .type = BDRV_OPT_STRING, .help = "Image that unwritten areas are read from" },
+    { .name = "backing_fmt", .type = BDRV_OPT_STRING, .help = "Format name of the backing image; only vmdk" },
+    { .name = "compat6", .type = BDRV_OPT_BOOL, .def = "off", .help = "Record virtual hardware version 6" },
+    { .name = "hwversion", .type = BDRV_OPT_STRING, .help = "Value of ddb.virtualHWVersion in the descriptor" },
+    { .name = "toolsversion", .type = BDRV_OPT_STRING, .help = "Value of ddb.toolsVersion in the descriptor" },
     { .name = "subformat", .type = BDRV_OPT_STRING, .def = "monolithicSparse",
-      .help = "VMDK flat extent format, can be one of {monolithicSparse (default) | "
-              "monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized}",
+      .help = "Extent layout: monolithicSparse (default), monolithicFlat, "
+              "twoGbMaxExtentSparse, twoGbMaxExtentFlat or streamOptimized",
       .choices = vmdk_subformats },
     { .name = "zeroed_grain", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Enable efficient zero writes using the zeroed-grain GTE feature" },
+      .help = "Mark zeroed grains in the grain tables instead of writing zeros" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
-      .help = "Preallocation mode (allowed values: off, falloc, full; flat extents only)",
-      .choices = vmdk_prealloc_choices },
+      .help = "What to allocate at creation for flat extents: off, falloc or full",
+      .choices = vmdk_prealloc_choices,
+      .flags = BDRV_OPT_F_PROTOCOL },
     { 0 }
 };
 
@@ -1561,6 +1562,7 @@ const BlockDriver bdrv_vmdk = {
     .thread_safe = false,
     .shares_write = false,
     .supports_backing = true,
+    .caps = BDRV_CAP_COMPRESSED_READ | BDRV_CAP_COMPRESSED_WRITE,
     .bdrv_probe = vmdk_probe,
     .bdrv_open = vmdk_open,
     .bdrv_close = vmdk_close,

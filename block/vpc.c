@@ -118,16 +118,15 @@ static const char *const vpc_subformat_choices[] = { "dynamic", "fixed", NULL };
 static const char *const vpc_prealloc_choices[] = { "off", "falloc", "full", NULL };
 
 static const BdrvOptDesc vpc_create_opts[] = {
-    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Virtual disk size" },
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0", .help = "Size of the virtual disk" },
     { .name = "subformat", .type = BDRV_OPT_STRING, .def = "dynamic",
-      .help = "Type of virtual hard disk format. Supported formats are "
-              "{dynamic (default) | fixed}", .choices = vpc_subformat_choices },
+      .help = "dynamic (the default: grows as written) or fixed (allocated in full)", .choices = vpc_subformat_choices },
     { .name = "force_size", .type = BDRV_OPT_BOOL, .def = "off",
-      .help = "Force disk size calculation to use the actual size specified, rather than "
-              "using the nearest CHS-based calculation" },
+      .help = "Keep the exact size given instead of rounding it to a CHS geometry" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
-      .help = "Preallocation mode (allowed values: off, falloc, full; fixed images only)",
-      .choices = vpc_prealloc_choices },
+      .help = "What to allocate at creation for fixed images: off, falloc or full",
+      .choices = vpc_prealloc_choices,
+      .flags = BDRV_OPT_F_PROTOCOL },
     { 0 }
 };
 

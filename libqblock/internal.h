@@ -54,4 +54,7 @@ HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, c
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);
 
+/* Whether qb_fmt_info_set_options maps create option @key of @fmt to a struct member. */
+HIDDEN bool qb_fmt_option_settable(enum QBlockFmtType fmt, const char *key);
+
 #endif /* LIBQBLOCK_INTERNAL_H */

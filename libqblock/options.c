@@ -179,6 +179,14 @@ typedef struct OptMap {
 
 /* Value names by enum value; index 0 (the *_NONE default) is never written. */
 static const char *const qcow2_compat_names[] = { "", "0.10", "1.1", NULL };
+/* Other names an OK_ENUM value goes by (the driver takes them too). */
+static const struct EnumAlias {
+    enum QBlockFmtType fmt;
+    const char *key, *alias, *name;
+} enum_aliases[] = {
+    { QB_FMT_QCOW2, "compat", "v2", "0.10" },
+    { QB_FMT_QCOW2, "compat", "v3", "1.1" },
+};
 static const char *const qcow2_prealloc_names[] = { "", "off", "metadata", "falloc", "full", NULL };
 static const char *const qcow2_compression_names[] = { "", "zlib", "zstd", NULL };
 static const char *const raw_prealloc_names[] = { "", "off", "falloc", "full", NULL };
@@ -262,6 +270,11 @@ static const OptMap *opt_map_find(enum QBlockFmtType fmt, const char *key)
     return NULL;
 }
 
+bool qb_fmt_option_settable(enum QBlockFmtType fmt, const char *key)
+{
+    return opt_map_find(fmt, key) != NULL;
+}
+
 static int enum_index(const char *const *names, const char *value)
 {
     for (int i = 1; names[i]; i++) {
@@ -328,6 +341,14 @@ static int opt_apply(QBroker *broker, QBlockFmtInfo *fmt, const OptMap *m, const
         memcpy(field, &i, sizeof(i));
         return 0;
     case OK_ENUM:
+        for (size_t k = 0; k < ARRAY_SIZE(enum_aliases); k++) {
+            const struct EnumAlias *a = &enum_aliases[k];
+            if (a->fmt == m->fmt && strcmp(a->key, m->key) == 0 &&
+                strcmp(a->alias, value) == 0) {
+                value = a->name;
+                break;
+            }
+        }
         i = enum_index(m->names, value);
         if (i < 0) {
             return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,

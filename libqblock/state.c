@@ -534,6 +534,82 @@ int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_discard", qbs->filename) : 0;
 }
 
+/*
+ * Zeros on the unaligned edge [offset, offset+len) of a qb_write_zeroes
+ * range: the sector is read, patched and rewritten as qb_write does it.
+ */
+static int write_zero_edge(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
+{
+    static const uint8_t zeros[4096];
+
+    while (len) {
+        uint64_t n = MIN(len, (uint64_t)sizeof(zeros));
+        int64_t ret = qb_write(broker, qbs, zeros, n, offset);
+        if (ret < 0) {
+            return (int)ret;
+        }
+        offset += n;
+        len -= n;
+    }
+    return 0;
+}
+
+int qb_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len, int flags)
+{
+    QbWriteReq req;
+    uint64_t align, start, end;
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+
+    if (flags & ~QB_WRITE_ZEROES_MAY_UNMAP) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
+                       "qb_write_zeroes: unknown flags 0x%x", (unsigned)flags);
+    }
+    ret = check_range(broker, "qb_write_zeroes", qbs, offset, len);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
+        return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
+                       "qb_write_zeroes: '%s' is opened read-only", qbs->filename);
+    }
+    if (len == 0) {
+        return 0;
+    }
+    align = bdrv_get_request_alignment(qbs->bs);
+    start = ROUND_UP(offset, align);
+    end = ROUND_DOWN(offset + len, align);
+    if (start >= end) {
+        /* Not one whole aligned block: only the read-modify-write path fits. */
+        return write_zero_edge(broker, qbs, offset, len);
+    }
+    if (offset < start) {
+        ret = write_zero_edge(broker, qbs, offset, start - offset);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    req.start = start;
+    req.end = end;
+    req.rmw = false;
+    write_begin(qbs, &req);
+    ret = bdrv_pwrite_zeroes_flags(qbs->bs, start, end - start,
+                                   (flags & QB_WRITE_ZEROES_MAY_UNMAP) ? BDRV_REQ_MAY_UNMAP : 0);
+    write_end(qbs, &req);
+    /* Without writeback caching the zeros are durable when the call returns. */
+    if (ret == 0 && !(qbs->flags & LIBQBLOCK_O_CACHE_WB)) {
+        ret = bdrv_flush(qbs->bs);
+    }
+    if (ret < 0) {
+        return qb_fail_errno(broker, ret, NULL, "qb_write_zeroes", qbs->filename);
+    }
+    if (end < offset + len) {
+        return write_zero_edge(broker, qbs, end, offset + len - end);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 

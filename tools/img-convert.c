@@ -272,7 +272,7 @@ int img_convert(int argc, char **argv)
             goto out;
         }
         if (opts_has_help(&list)) {
-            ret = print_create_options_help(out_fmt);
+            ret = print_create_options_help(out_fmt, NULL);
             goto out;
         }
     }

@@ -213,7 +213,7 @@ int img_write(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
-    bool quiet = false, zero = false;
+    bool quiet = false, zero = false, unmap = false;
     int pattern = -1, c, ret = 1;
     uint64_t offset, length, piece;
     uint8_t *buf = NULL;
@@ -221,7 +221,7 @@ int img_write(int argc, char **argv)
     ImgHandle h;
 
     memset(&h, 0, sizeof(h));
-    while ((c = getopt_long(argc, argv, ":hf:P:zqU", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hf:P:zuqU", long_options, NULL)) != -1) {
         switch (c) {
         case 'h': print_help(); return 0;
         case 'f': fmt = optarg; break;
@@ -233,6 +233,7 @@ int img_write(int argc, char **argv)
             }
             break;
         case 'z': zero = true; break;
+        case 'u': unmap = true; break;
         case 'q': quiet = true; break;
         case 'U': img_force_share = true; break;
         default: report_bad_option(argv, c); return 1;
@@ -240,6 +241,10 @@ int img_write(int argc, char **argv)
     }
     if (zero && pattern >= 0) {
         error_report("-z and -P cannot be specified at the same time");
+        return 1;
+    }
+    if (unmap && !zero) {
+        error_report("-u requires -z to be specified");
         return 1;
     }
     if (argc - optind != 3) {
@@ -254,31 +259,36 @@ int img_write(int argc, char **argv)
     }
     warn_probed_raw(&h);
 
-    piece = length < IO_PIECE ? length : IO_PIECE;
-    buf = alloc_io_buffer(piece);
-    if (!buf) {
-        error_report("out of memory");
-        goto out;
-    }
-    /*
-     * The public API has no write-zeroes request, so -z writes a buffer of
-     * zeros: the content is right, though the range ends up allocated.
-     */
-    memset(buf, zero ? 0 : (pattern >= 0 ? pattern : DEFAULT_WRITE_PATTERN), piece);
     t0 = now_seconds();
-    if (length == 0) {
-        /* Still checked by the library, so that an offset past the end is an error. */
-        if (qb_write(h.broker, h.qbs, buf, 0, offset) < 0) {
+    if (zero) {
+        /* One request: the format records zeros (and with -u may release space). */
+        if (qb_write_zeroes(h.broker, h.qbs, offset, length,
+                            unmap ? QB_WRITE_ZEROES_MAY_UNMAP : 0) < 0) {
             error_report("write failed: %s", broker_msg(h.broker));
             goto out;
         }
-    }
-    for (uint64_t done = 0; done < length; done += piece) {
-        uint64_t n = length - done < piece ? length - done : piece;
-
-        if (qb_write(h.broker, h.qbs, buf, n, offset + done) < 0) {
-            error_report("write failed: %s", broker_msg(h.broker));
+    } else {
+        piece = length < IO_PIECE ? length : IO_PIECE;
+        buf = alloc_io_buffer(piece);
+        if (!buf) {
+            error_report("out of memory");
             goto out;
+        }
+        memset(buf, pattern >= 0 ? pattern : DEFAULT_WRITE_PATTERN, piece);
+        if (length == 0) {
+            /* Still checked by the library, so that an offset past the end is an error. */
+            if (qb_write(h.broker, h.qbs, buf, 0, offset) < 0) {
+                error_report("write failed: %s", broker_msg(h.broker));
+                goto out;
+            }
+        }
+        for (uint64_t done = 0; done < length; done += piece) {
+            uint64_t n = length - done < piece ? length - done : piece;
+
+            if (qb_write(h.broker, h.qbs, buf, n, offset + done) < 0) {
+                error_report("write failed: %s", broker_msg(h.broker));
+                goto out;
+            }
         }
     }
     elapsed = now_seconds() - t0;

@@ -721,25 +721,117 @@ int opts_append(char **str, const char *key, const char *value)
     return 0;
 }
 
-int print_create_options_help(const char *fmt)
+/* qemu-img's spelling of an option's type in its -o help listing. */
+static const char *option_type_label(enum QBlockOptionType type)
 {
-    /*
-     * The public API has no way to list a format's create options, so the
-     * list is kept here for raw only; it names the options libqblock's raw
-     * driver accepts.
-     */
-    if (qb_str2fmttype(fmt) == QB_FMT_NONE) {
+    switch (type) {
+    case QB_OPT_TYPE_SIZE: return "<size>";
+    case QB_OPT_TYPE_BOOL: return "<bool (on/off)>";
+    case QB_OPT_TYPE_NUMBER: return "<num>";
+    case QB_OPT_TYPE_STRING:
+    case QB_OPT_TYPE_ENUM:
+    case QB_OPT_TYPE_MAX:
+        break;
+    }
+    return "<str>";
+}
+
+static int option_name_cmp(const void *a, const void *b)
+{
+    const QBlockOptionDesc *const *x = a, *const *y = b;
+    return strcmp((*x)->name, (*y)->name);
+}
+
+int print_create_options_help(const char *fmt, const char *filename)
+{
+    const QBlockOptionDesc *list, *sorted[64];
+    enum QBlockFmtType type = qb_str2fmttype(fmt);
+    QBroker *broker = NULL;
+    int count, n = 0, ret = 1;
+
+    if (type == QB_FMT_NONE) {
         error_report("Unknown file format '%s'", fmt);
         return 1;
     }
-    if (strcmp(fmt, "raw") != 0) {
-        error_report("Listing the create options of format '%s' is not supported; "
-                     "see the libqblock documentation", fmt);
+    if (qb_broker_new(&broker) < 0) {
+        error_report("out of memory");
         return 1;
     }
-    printf("Supported raw options:\n");
-    printf("  %-22s - %s\n", "preallocation=<str>",
-           "Preallocation mode (allowed values: off, falloc, full)");
-    printf("  %-22s - %s\n", "size=<size>", "Virtual disk size");
-    return 0;
+    if (qb_fmt_get_create_options(broker, type, &list, &count) < 0) {
+        error_report("%s", broker_msg(broker));
+        goto out;
+    }
+    /*
+     * The layout is qemu-img's: options sorted by name, "name=<type>" padded
+     * to 22 columns. Without a file name qemu-img leaves out what belongs to
+     * the protocol and says so; with one it lists both under one heading.
+     */
+    for (int i = 0; i < count && n < (int)(sizeof(sorted) / sizeof(sorted[0])); i++) {
+        if (filename || !(list[i].flags & QB_OPT_F_PROTOCOL)) {
+            sorted[n++] = &list[i];
+        }
+    }
+    qsort(sorted, (size_t)n, sizeof(sorted[0]), option_name_cmp);
+    if (filename) {
+        printf("Supported options:\n");
+    } else {
+        printf("Supported %s options:\n", qb_fmttype2str(type));
+    }
+    for (int i = 0; i < n; i++) {
+        char left[128];
+        snprintf(left, sizeof(left), "%s=%s", sorted[i]->name, option_type_label(sorted[i]->type));
+        printf("  %-22s - %s\n", left, sorted[i]->help ? sorted[i]->help : "");
+    }
+    if (!filename) {
+        printf("\nThe protocol level may support further options.\n"
+               "Specify the target filename to include those options.\n");
+    }
+    ret = 0;
+out:
+    qb_broker_delete(&broker);
+    return ret;
+}
+
+/*
+ * Reports the first option of the "k=v,..." list @opts (may be NULL) that
+ * format @fmt does not know, or a backing file (@backing) it cannot have,
+ * with qemu-img's messages; returns -1 then, 0 when all is known (or the
+ * format has no option table in this build: the library says why).
+ */
+int check_create_option_names(const char *fmt, const char *filename, const char *opts,
+                              bool backing)
+{
+    const QBlockOptionDesc *list;
+    QBroker *broker = NULL;
+    OptList parsed = { NULL, 0 };
+    int count, ret = 0;
+
+    if (qb_broker_new(&broker) < 0) {
+        return 0;   /* the library reports it again, with its own words */
+    }
+    if (qb_fmt_get_create_options(broker, qb_str2fmttype(fmt), &list, &count) == 0 &&
+        opts_parse(opts ? opts : "", &parsed) == 0) {
+        bool has_backing = false;
+
+        for (int k = 0; k < count; k++) {
+            has_backing |= strcmp(list[k].name, "backing_file") == 0;
+        }
+        for (size_t i = 0; i < parsed.count && ret == 0; i++) {
+            bool known = false;
+            for (int k = 0; k < count && !known; k++) {
+                known = strcmp(list[k].name, parsed.items[i].key) == 0;
+            }
+            if (!known) {
+                error_report("%s: Invalid parameter '%s'", filename, parsed.items[i].key);
+                ret = -1;
+            }
+        }
+        if (ret == 0 && backing && !has_backing) {
+            error_report("%s: Backing file not supported for file format '%s'", filename, fmt);
+            ret = -1;
+        }
+    }
+    opts_free(&parsed);
+    qb_broker_delete(&broker);
+    return ret;
 }

@@ -33,7 +33,7 @@ void print_help(void)
 "  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n"
 "  read [-f fmt] [-P pattern] [-v] [-q] filename offset length\n"
 "  resize [-f fmt] [-q] [--shrink] filename [+ | -]size\n"
-"  write [-f fmt] [-P pattern] [-z] [-q] filename offset length\n"
+"  write [-f fmt] [-P pattern] [-z [-u]] [-q] filename offset length\n"
 "\n"
 "Command parameters:\n"
 "  'filename' is a disk image filename\n"
@@ -76,7 +76,7 @@ void print_help(void)
 "  '-P' fills the written range with the pattern byte (default 0xcd), or\n"
 "       checks that the range read holds only that byte\n"
 "  '-v' dumps the bytes read in hexadecimal\n"
-"  '-z' writes zeros\n"
+"  '-z' writes zeros (as one zero-write request); with '-u' the format may unmap them\n"
 "\n"
 "Supported formats: cow qcow qcow2 qed raw vdi vmdk vpc\n",
         TOOL_NAME, QBLOCK_VERSION, TOOL_NAME);
@@ -216,7 +216,7 @@ int img_create(int argc, char **argv)
             goto out;
         }
         if (opts_has_help(&list)) {
-            ret = print_create_options_help(fmt);
+            ret = print_create_options_help(fmt, optind < argc ? argv[optind] : NULL);
             goto out;
         }
     }
@@ -272,6 +272,11 @@ int img_create(int argc, char **argv)
             goto out;
         }
         fi->fmt_type = qb_str2fmttype(fmt);
+        if (check_create_option_names(fmt, filename, user_opts, backing != NULL) < 0) {
+            qb_fmt_info_delete(broker, &fi);
+            qb_broker_delete(&broker);
+            goto out;
+        }
         if ((!user_opts || append_options(&check, user_opts) == 0) &&
             (!backing || opts_append(&check, "backing_file", backing) == 0)) {
             if (qb_fmt_info_set_options(broker, fi, check) < 0) {

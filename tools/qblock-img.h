@@ -96,8 +96,17 @@ const char *opts_get(const OptList *list, const char *key);
 bool opts_has_help(const OptList *list);
 /* Appends ",key=value" (or "key=value" to an empty string) with commas in @value doubled. */
 int opts_append(char **str, const char *key, const char *value);
-/* Prints the create options of @fmt for "-o help"; returns the exit code. */
-int print_create_options_help(const char *fmt);
+/*
+ * Prints the create options of @fmt for "-o help" as qemu-img lays them out
+ * (with @filename non-NULL, protocol options too); returns the exit code.
+ */
+int print_create_options_help(const char *fmt, const char *filename);
+/*
+ * qemu-img's errors for an option in @opts that @fmt does not know, or a
+ * @backing file it cannot have; -1 after reporting one, else 0.
+ */
+int check_create_option_names(const char *fmt, const char *filename, const char *opts,
+                              bool backing);
 
 /* ---- JSON ---- */
 

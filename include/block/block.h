@@ -87,7 +87,16 @@ typedef struct BdrvOptDesc {
     const char *def;     /* default as text, NULL: none */
     const char *help;
     const char *const *choices;  /* STRING only: NULL-terminated allowed values, or NULL */
+    unsigned flags;      /* BDRV_OPT_F_* */
 } BdrvOptDesc;
+
+/*
+ * BdrvOptDesc.flags. PROTOCOL: qemu-img lists this option among the file
+ * protocol's options, not the format's (our file protocol has no create
+ * options of its own, so the format takes it); a listing shaped like
+ * qemu-img's shows it only where qemu-img shows protocol options.
+ */
+#define BDRV_OPT_F_PROTOCOL  0x1
 
 /* A set of name=value pairs, validated against a BdrvOptDesc table. */
 typedef struct BdrvOpts {
@@ -232,6 +241,13 @@ HIDDEN int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, const void *buf, s
 HIDDEN int bdrv_pwrite_sync(BlockDriverState *bs, uint64_t offset, const void *buf, size_t bytes);
 /* Write zeros (drivers may do it without transferring a buffer). */
 HIDDEN int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+/*
+ * The same with BDRV_REQ_* @flags: with BDRV_REQ_MAY_UNMAP the format may
+ * release the space behind the range instead of keeping it allocated.
+ */
+#define BDRV_REQ_MAY_UNMAP  0x1
+HIDDEN int bdrv_pwrite_zeroes_flags(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                                    int flags);
 /* Sector forms, the facade's interface. */
 HIDDEN int bdrv_readv(BlockDriverState *bs, int64_t sector_num, QBIOVector *qiov);
 HIDDEN int bdrv_writev(BlockDriverState *bs, int64_t sector_num, QBIOVector *qiov);

@@ -30,6 +30,13 @@
 #define BLK_PERM_GRAPH_MOD        0x10   /* never locked; kept for the bit numbering */
 #define BLK_PERM_ALL              0x1f
 
+/* BlockDriver.caps: what a format can do that no callback's presence tells. */
+#define BDRV_CAP_SHRINK              0x01  /* bdrv_truncate may make the image smaller */
+#define BDRV_CAP_REPAIR              0x02  /* bdrv_check can repair (BDRV_FIX_*) */
+#define BDRV_CAP_COMPRESSED_READ     0x04  /* reads compressed clusters or grains */
+#define BDRV_CAP_COMPRESSED_WRITE    0x08  /* writes compressed data (some subformat) */
+#define BDRV_CAP_INTERNAL_SNAPSHOTS  0x10  /* images may hold internal snapshots, kept intact */
+
 #define BDRV_MAX_BACKING_DEPTH    256    /* deeper chains are refused (loops end there too) */
 
 struct BlockDriver {
@@ -48,6 +55,14 @@ struct BlockDriver {
      */
     bool shares_write;
     bool supports_backing;          /* the format can record a backing file */
+    /*
+     * What the format can do beyond what the presence of a callback below
+     * already says (BDRV_CAP_*). qb_fmt_get_caps reports these together
+     * with the callbacks, and the generic layer refuses with -ENOTSUP what
+     * a driver does not claim (a shrink without BDRV_CAP_SHRINK, a repair
+     * without BDRV_CAP_REPAIR), so that a claim and the behaviour agree.
+     */
+    unsigned caps;
 
     /* Score 0..100 of how surely @buf (the first bytes of the file) is this
      * format; may be NULL (never probed). */
@@ -82,6 +97,12 @@ struct BlockDriver {
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /* Write zeros over a range, ideally without data. NULL: a zeroed buffer is written. */
     int (*bdrv_pwrite_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+    /*
+     * The same, but the driver may also release the host space behind the
+     * range (BDRV_REQ_MAY_UNMAP), as long as it reads as zeros afterwards.
+     * NULL: bdrv_pwrite_zeroes is used, which keeps what is allocated.
+     */
+    int (*bdrv_pwrite_zeroes_unmap)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     /* Make completed writes durable. NULL: nothing to do at this level. */
     int (*bdrv_flush)(BlockDriverState *bs);
     /* Release a range. NULL: discard is ignored (returns 0). */

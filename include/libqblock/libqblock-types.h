@@ -452,6 +452,66 @@ typedef struct QBlockSpecificInfo {
     } u;
 } QBlockSpecificInfo;
 
+/* ---- what a format can do (qb_fmt_get_caps) ---- */
+
+#define QB_CAP_OPEN               (1ULL << 0)   /* this build can open the format */
+#define QB_CAP_CREATE             (1ULL << 1)   /* qb_create can make images of it */
+#define QB_CAP_WRITE              (1ULL << 2)   /* images can be opened read-write and written */
+#define QB_CAP_BACKING            (1ULL << 3)   /* images can name a backing file */
+#define QB_CAP_RESIZE_GROW        (1ULL << 4)   /* qb_truncate can grow an image */
+#define QB_CAP_RESIZE_SHRINK      (1ULL << 5)   /* qb_truncate can shrink an image */
+#define QB_CAP_DISCARD            (1ULL << 6)   /* qb_discard releases space (else ignored) */
+#define QB_CAP_COMPRESSED_READ    (1ULL << 7)   /* compressed clusters/grains are read */
+#define QB_CAP_COMPRESSED_WRITE   (1ULL << 8)   /* some subformat stores data compressed */
+#define QB_CAP_INTERNAL_SNAPSHOTS (1ULL << 9)   /* images with internal snapshots are opened
+                                                   and written with the snapshots kept intact
+                                                   (there is no API to take or apply one yet) */
+#define QB_CAP_CHECK              (1ULL << 10)  /* qb_check runs (QB_ERR_NOT_SUPPORTED if not) */
+#define QB_CAP_REPAIR             (1ULL << 11)  /* qb_check with QB_CHECK_FIX_* repairs */
+#define QB_CAP_ZERO_INIT          (1ULL << 12)  /* a new image without a backing file reads as
+                                                   zeros, and qb_has_zero_init can say so */
+
+/* QBlockFmtCaps.prealloc_modes: the values create's "preallocation" option takes. */
+#define QB_PREALLOC_MODE_OFF       (1U << 0)
+#define QB_PREALLOC_MODE_METADATA  (1U << 1)
+#define QB_PREALLOC_MODE_FALLOC    (1U << 2)
+#define QB_PREALLOC_MODE_FULL      (1U << 3)
+
+typedef struct QBlockFmtCaps {
+    uint64_t flags;              /* QB_CAP_* */
+    uint32_t prealloc_modes;     /* QB_PREALLOC_MODE_*; 0 when there is no such option */
+    uint32_t reserved32;
+    uint64_t reserved[14];
+} QBlockFmtCaps;
+
+/* ---- create options of a format (qb_fmt_get_create_options) ---- */
+
+enum QBlockOptionType {
+    QB_OPT_TYPE_STRING = 0,
+    QB_OPT_TYPE_BOOL,            /* on/off (also true/false, yes/no) */
+    QB_OPT_TYPE_SIZE,            /* bytes, with k/M/G/T/P/E suffixes */
+    QB_OPT_TYPE_NUMBER,          /* a plain unsigned integer */
+    QB_OPT_TYPE_ENUM,            /* a string, one of @choices */
+    QB_OPT_TYPE_MAX
+};
+
+/* QBlockOptionDesc.flags */
+#define QB_OPT_F_SETTABLE  0x1   /* qb_fmt_info_set_options accepts it (a struct member holds it) */
+#define QB_OPT_F_PROTOCOL  0x2   /* qemu-img lists it among the file protocol's options */
+
+typedef struct QBlockOptionDesc {
+    const char *name;            /* qemu-img's -o name */
+    enum QBlockOptionType type;
+    uint32_t flags;              /* QB_OPT_F_* */
+    const char *def;             /* the default as text; NULL when there is none */
+    const char *help;            /* one line of English */
+    const char *const *choices;  /* QB_OPT_TYPE_ENUM: NULL-terminated values; else NULL */
+    uint64_t reserved[8];
+} QBlockOptionDesc;
+
+/* qb_write_zeroes' flags */
+#define QB_WRITE_ZEROES_MAY_UNMAP  0x1   /* the format may release the range's space */
+
 #ifdef __cplusplus
 }
 #endif

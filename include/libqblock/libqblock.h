@@ -166,6 +166,24 @@ LIBQBLOCK_EXPORT int qb_flush(QBroker *broker, QBlockState *qbs);
 LIBQBLOCK_EXPORT int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len);
 
 /**
+ * qb_write_zeroes: make [@offset, @offset+@len) read as zeros, where the
+ * format can without transferring a buffer of zeros: qcow2 version 3 and
+ * qed record zero clusters, other formats leave unallocated areas alone
+ * and write zeros over the rest. @flags is 0 or QB_WRITE_ZEROES_MAY_UNMAP:
+ * with it the format may also release the space behind the range (qcow2
+ * frees its host clusters, as qemu-io's write -z -u does); without it,
+ * space already allocated stays allocated. Either way the range reads as
+ * zeros afterwards, backing file or not. Any byte offset and length is
+ * allowed (unaligned edges are read-modify-written); the range must lie
+ * inside the image. Returns 0 (also for @len 0), QB_ERR_READ_ONLY on an
+ * image opened read-only, QB_ERR_BLOCK_OUT_OF_RANGE, QB_ERR_INVALID_PARAM
+ * for unknown @flags, or another QB_ERR_*. Durable on return unless the
+ * image was opened with LIBQBLOCK_O_CACHE_WB, as for qb_write.
+ */
+LIBQBLOCK_EXPORT int qb_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset,
+                                     uint64_t len, int flags);
+
+/**
  * qb_check_allocation: is [@start, @start+@length) allocated in this image
  * (its top layer, not a backing file)? Sets *@pstatus to 1 (allocated) or
  * 0 (not) and *@plength to the number of bytes from @start that share that
@@ -241,6 +259,33 @@ LIBQBLOCK_EXPORT enum QBlockFmtType qb_str2fmttype(const char *fmt_str);
 
 /** qb_fmttype2str: QB_FMT_QCOW2 -> "qcow2"; NULL when unknown; not to be freed. */
 LIBQBLOCK_EXPORT const char *qb_fmttype2str(enum QBlockFmtType fmt_type);
+
+/* ------------------------------------------------------------------ */
+/* What formats can do                                                 */
+
+/**
+ * qb_fmt_get_caps: fill *@caps with what format @fmt_type can do in this
+ * build (QB_CAP_* in caps->flags, the accepted preallocation modes in
+ * caps->prealloc_modes). The answers come from the format's driver; a
+ * format this build has no driver for (rbd, sheepdog) gets all zeros and
+ * returns 0. Returns QB_ERR_INVALID_PARAM for a NULL @caps or a @fmt_type
+ * that is not a format. Thread-safe.
+ */
+LIBQBLOCK_EXPORT int qb_fmt_get_caps(QBroker *broker, enum QBlockFmtType fmt_type,
+                                     QBlockFmtCaps *caps);
+
+/**
+ * qb_fmt_get_create_options: the create options of format @fmt_type, the
+ * ones qb_create and qb_fmt_info_set_options check values against, in the
+ * driver's order: *@list points at *@count descriptions owned by the
+ * library (valid until the process ends; never to be freed). Options
+ * flagged QB_OPT_F_SETTABLE can be given to qb_fmt_info_set_options.
+ * Returns 0, QB_ERR_INVALID_PARAM for NULL pointers or a @fmt_type that is
+ * not a format, QB_ERR_NOT_SUPPORTED for a format without a driver in this
+ * build. Thread-safe.
+ */
+LIBQBLOCK_EXPORT int qb_fmt_get_create_options(QBroker *broker, enum QBlockFmtType fmt_type,
+                                               const QBlockOptionDesc **list, int *count);
 
 /* ------------------------------------------------------------------ */
 /* Maintenance                                                         */

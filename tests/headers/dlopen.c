@@ -67,6 +67,9 @@ int main(int argc, char **argv)
     __typeof__(&qb_fmttype2str) p_fmttype2str;
     __typeof__(&qb_check) p_check;
     __typeof__(&qb_truncate) p_truncate;
+    __typeof__(&qb_write_zeroes) p_write_zeroes;
+    __typeof__(&qb_fmt_get_caps) p_fmt_get_caps;
+    __typeof__(&qb_fmt_get_create_options) p_fmt_get_create_options;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -109,6 +112,9 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_fmttype2str, p_fmttype2str);
     RESOLVE(h, qb_check, p_check);
     RESOLVE(h, qb_truncate, p_truncate);
+    RESOLVE(h, qb_write_zeroes, p_write_zeroes);
+    RESOLVE(h, qb_fmt_get_caps, p_fmt_get_caps);
+    RESOLVE(h, qb_fmt_get_create_options, p_fmt_get_create_options);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");

@@ -384,6 +384,61 @@ END_TEST
 
 /* ---- function signatures: a changed prototype fails to compile here ---- */
 
+START_TEST(abi_sizeof_fmt_caps_is_128)
+{
+    /* flags 8 | prealloc_modes 4 | reserved32 4 | reserved[14] 112 = 128. */
+    ck_assert_uint_eq(sizeof(QBlockFmtCaps), 128);
+    ck_assert_uint_eq(offsetof(QBlockFmtCaps, flags), 0);
+    ck_assert_uint_eq(offsetof(QBlockFmtCaps, prealloc_modes), 8);
+    ck_assert_uint_eq(offsetof(QBlockFmtCaps, reserved), 16);
+}
+END_TEST
+
+START_TEST(abi_sizeof_option_desc_is_104)
+{
+    /* name 8 | type 4 | flags 4 | def 8 | help 8 | choices 8 | reserved[8] 64 = 104. */
+    ck_assert_uint_eq(sizeof(QBlockOptionDesc), 104);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, name), 0);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, type), 8);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, flags), 12);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, def), 16);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, help), 24);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, choices), 32);
+    ck_assert_uint_eq(offsetof(QBlockOptionDesc, reserved), 40);
+}
+END_TEST
+
+START_TEST(abi_caps_and_option_values)
+{
+    ck_assert_uint_eq(QB_CAP_OPEN, 1);
+    ck_assert_uint_eq(QB_CAP_CREATE, 2);
+    ck_assert_uint_eq(QB_CAP_WRITE, 4);
+    ck_assert_uint_eq(QB_CAP_BACKING, 8);
+    ck_assert_uint_eq(QB_CAP_RESIZE_GROW, 0x10);
+    ck_assert_uint_eq(QB_CAP_RESIZE_SHRINK, 0x20);
+    ck_assert_uint_eq(QB_CAP_DISCARD, 0x40);
+    ck_assert_uint_eq(QB_CAP_COMPRESSED_READ, 0x80);
+    ck_assert_uint_eq(QB_CAP_COMPRESSED_WRITE, 0x100);
+    ck_assert_uint_eq(QB_CAP_INTERNAL_SNAPSHOTS, 0x200);
+    ck_assert_uint_eq(QB_CAP_CHECK, 0x400);
+    ck_assert_uint_eq(QB_CAP_REPAIR, 0x800);
+    ck_assert_uint_eq(QB_CAP_ZERO_INIT, 0x1000);
+    ck_assert_uint_eq(QB_PREALLOC_MODE_OFF, 1);
+    ck_assert_uint_eq(QB_PREALLOC_MODE_METADATA, 2);
+    ck_assert_uint_eq(QB_PREALLOC_MODE_FALLOC, 4);
+    ck_assert_uint_eq(QB_PREALLOC_MODE_FULL, 8);
+    ck_assert_int_eq(QB_OPT_TYPE_STRING, 0);
+    ck_assert_int_eq(QB_OPT_TYPE_BOOL, 1);
+    ck_assert_int_eq(QB_OPT_TYPE_SIZE, 2);
+    ck_assert_int_eq(QB_OPT_TYPE_NUMBER, 3);
+    ck_assert_int_eq(QB_OPT_TYPE_ENUM, 4);
+    ck_assert_int_eq(QB_OPT_TYPE_MAX, 5);
+    ck_assert_int_eq(QB_OPT_F_SETTABLE, 1);
+    ck_assert_int_eq(QB_OPT_F_PROTOCOL, 2);
+    ck_assert_int_eq(QB_WRITE_ZEROES_MAY_UNMAP, 1);
+}
+END_TEST
+
 START_TEST(abi_prototypes_match_contract)
 {
     int (*broker_new)(QBroker **) = qb_broker_new;
@@ -418,6 +473,10 @@ START_TEST(abi_prototypes_match_contract)
     const char *(*fmt2str)(enum QBlockFmtType) = qb_fmttype2str;
     int (*check_fn)(QBroker *, QBlockState *, int, QBlockCheckResult *) = qb_check;
     int (*truncate_fn)(QBroker *, QBlockState *, uint64_t) = qb_truncate;
+    int (*caps_fn)(QBroker *, enum QBlockFmtType, QBlockFmtCaps *) = qb_fmt_get_caps;
+    int (*create_opts)(QBroker *, enum QBlockFmtType, const QBlockOptionDesc **, int *) =
+        qb_fmt_get_create_options;
+    int (*zeroes)(QBroker *, QBlockState *, uint64_t, uint64_t, int) = qb_write_zeroes;
     void *all[] = {
         (void *)broker_new, (void *)broker_delete, (void *)strerror_fn, (void *)human,
         (void *)get_errno, (void *)state_new, (void *)state_delete, (void *)prot_new,
@@ -426,7 +485,7 @@ START_TEST(abi_prototypes_match_contract)
         (void *)flush, (void *)discard, (void *)check_alloc, (void *)status,
         (void *)info_get, (void *)info_delete, (void *)alloc_size, (void *)dirty,
         (void *)zero_init, (void *)str2fmt, (void *)fmt2str, (void *)check_fn,
-        (void *)truncate_fn,
+        (void *)truncate_fn, (void *)caps_fn, (void *)create_opts, (void *)zeroes,
     };
 
     /* Every entry point resolved to a distinct address in the library. */
@@ -452,6 +511,8 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_sizeof_status_info_is_128);
     tcase_add_test(tc, abi_sizeof_check_result_is_192);
     tcase_add_test(tc, abi_sizeof_specific_info_is_1032);
+    tcase_add_test(tc, abi_sizeof_fmt_caps_is_128);
+    tcase_add_test(tc, abi_sizeof_option_desc_is_104);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("offsetof");
@@ -473,6 +534,7 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_flags_valid_mask_is_or_of_flags);
     tcase_add_test(tc, abi_flags_added_after_contract);
     tcase_add_test(tc, abi_block_status_flag_values);
+    tcase_add_test(tc, abi_caps_and_option_values);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

@@ -23,17 +23,7 @@ static void create_qcow2(QBroker *b, const char *path, uint64_t size)
 /* Opens @path as qcow2 (explicitly) into a new state. */
 static QBlockState *open_qcow2(QBroker *b, const char *path, int flag)
 {
-    QBlockState *qbs = NULL;
-    QBlockProtInfo loc = qbt_loc(path);
-    QBlockFmtInfo fmt;
-    int ret;
-
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_QCOW2;
-    ck_assert_int_eq(qb_state_new(b, &qbs), 0);
-    ret = qb_open(b, qbs, &loc, &fmt, flag);
-    ck_assert_msg(ret == 0, "qb_open qcow2 %s: %d %s", path, ret, qbt_msg(b));
-    return qbs;
+    return qbt_open_fmt(b, QB_FMT_QCOW2, path, flag);
 }
 
 static uint64_t be64(const uint8_t *p)

@@ -40,29 +40,6 @@ static void env_fini(Env *e)
                       " (%s)", #expr, (int64_t)(value), r_, qbt_msg(b));                    \
     } while (0)
 
-/* The qemu-img binary to compare against: $QEMU_IMG, else qemu-img on $PATH, else NULL. */
-static const char *qemu_img(void)
-{
-    static char found[PATH_MAX];
-    const char *env = getenv("QEMU_IMG");
-    const char *path = getenv("PATH");
-
-    if (env) {
-        return *env ? env : NULL;
-    }
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t n = colon ? (size_t)(colon - path) : strlen(path);
-
-        snprintf(found, sizeof(found), "%.*s/qemu-img", (int)n, path);
-        if (n > 0 && access(found, X_OK) == 0) {
-            return found;
-        }
-        path = colon ? colon + 1 : NULL;
-    }
-    return NULL;
-}
-
 static int64_t allocated_bytes(const char *path)
 {
     struct stat st;
@@ -87,7 +64,7 @@ static void assert_bytes(const uint8_t *buf, uint8_t v, size_t len, const char *
 START_TEST(create_size_rounds_up_to_sector)
 {
     static const uint64_t sizes[] = { 0, 1, 511, 512, 513, 1000, 65537, 3 * MiB - 100 };
-    const char *qimg = qemu_img();
+    const char *qimg = qbt_qemu_img();
     QBroker *b = NULL;
 
     ck_assert_int_eq(qb_broker_new(&b), 0);
@@ -643,7 +620,7 @@ START_TEST(block_status_flags_for_holes_and_data)
     QBlockStatusInfo si;
     Extent ours[MAX_EXTENTS], theirs[MAX_EXTENTS];
     int n_ours, n_theirs;
-    const char *qimg = qemu_img();
+    const char *qimg = qbt_qemu_img();
 
     ck_assert_ptr_nonnull(buf);
     env_init(&e, "status.raw", size);

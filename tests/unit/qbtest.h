@@ -267,6 +267,29 @@ static QBT_UNUSED const char *qbt_msg(QBroker *b)
         } \
     } while (0)
 
+/* The qemu-img binary to compare against: $QEMU_IMG, else qemu-img on $PATH, else NULL. */
+static QBT_UNUSED const char *qbt_qemu_img(void)
+{
+    static char found[PATH_MAX];
+    const char *env = getenv("QEMU_IMG");
+    const char *path = getenv("PATH");
+
+    if (env) {
+        return *env ? env : NULL;
+    }
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+
+        snprintf(found, sizeof(found), "%.*s/qemu-img", (int)n, path);
+        if (n > 0 && access(found, X_OK) == 0) {
+            return found;
+        }
+        path = colon ? colon + 1 : NULL;
+    }
+    return NULL;
+}
+
 /* A stack QBlockProtInfo naming a file. */
 static QBT_UNUSED QBlockProtInfo qbt_loc(const char *path)
 {
@@ -295,20 +318,27 @@ static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t siz
     qb_state_delete(b, &qbs);
 }
 
-/* Opens @path as raw (explicitly, or probed when @probe) into a new state. */
-static QBT_UNUSED QBlockState *qbt_open(QBroker *b, const char *path, int probe, int flag)
+/* Opens @path as format @fmt (QB_FMT_NONE: probed) into a new state. */
+static QBT_UNUSED QBlockState *qbt_open_fmt(QBroker *b, enum QBlockFmtType fmt, const char *path,
+                                            int flag)
 {
     QBlockState *qbs = NULL;
     QBlockProtInfo loc = qbt_loc(path);
-    QBlockFmtInfo fmt;
+    QBlockFmtInfo fi;
     int ret;
 
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_RAW;
+    memset(&fi, 0, sizeof(fi));
+    fi.fmt_type = fmt;
     ck_assert_int_eq(qb_state_new(b, &qbs), 0);
-    ret = qb_open(b, qbs, &loc, probe ? NULL : &fmt, flag);
+    ret = qb_open(b, qbs, &loc, fmt == QB_FMT_NONE ? NULL : &fi, flag);
     ck_assert_msg(ret == 0, "qb_open %s flag 0x%x: %d %s", path, flag, ret, qbt_msg(b));
     return qbs;
+}
+
+/* Opens @path as raw (explicitly, or probed when @probe) into a new state. */
+static QBT_UNUSED QBlockState *qbt_open(QBroker *b, const char *path, int probe, int flag)
+{
+    return qbt_open_fmt(b, probe ? QB_FMT_NONE : QB_FMT_RAW, path, flag);
 }
 
 /* Closes and frees a state opened by qbt_open, checking the close. */
