@@ -408,6 +408,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     }
 #endif
     s->zstd_dctx = NULL;
+    qcow2_compress_close(s);
 }
 
 /* Parse and validate the bitmaps extension (the directory itself is read by check). */
@@ -868,6 +869,19 @@ int qcow2_flush_all(BlockDriverState *bs)
     if (ret == 0) {
         ret = qcow2_cache_write(bs, s->refblock_cache);
     }
+    if (ret == 0 && s->compressed_tail) {
+        /*
+         * Compressed data may end the file in the middle of a sector; the
+         * file is padded to a whole sector, as qemu-img leaves it, so
+         * that readers working in sectors find the last one complete.
+         */
+        int64_t len = bdrv_getlength(bs->file);
+        ret = len < 0 ? (int)len : 0;
+        if (len > 0 && len % 512) {
+            ret = bdrv_truncate(bs->file, ROUND_UP((uint64_t)len, 512), BDRV_PREALLOC_OFF, NULL);
+        }
+        s->compressed_tail = ret < 0;
+    }
     return ret;
 }
 
@@ -1002,6 +1016,16 @@ static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov
         return -EROFS;
     }
     return qcow2_write_guest(bs, offset, qiov);
+}
+
+static int qcow2_pwritev_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->read_only) {
+        return -EROFS;
+    }
+    return qcow2_write_compressed(bs, offset, qiov);
 }
 
 static int qcow2_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -1523,6 +1547,7 @@ const BlockDriver bdrv_qcow2 = {
     .create_opts = qcow2_create_opts,
     .bdrv_preadv = qcow2_preadv,
     .bdrv_pwritev = qcow2_pwritev,
+    .bdrv_pwritev_compressed = qcow2_pwritev_compressed,
     .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,
     .bdrv_flush = qcow2_flush,
     .bdrv_pdiscard = qcow2_pdiscard,

@@ -223,6 +223,13 @@ HIDDEN int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, const void *buf, s
 /* pwrite followed by a flush of @bs (metadata updates that must be ordered). */
 HIDDEN int bdrv_pwrite_sync(BlockDriverState *bs, uint64_t offset, const void *buf, size_t bytes);
 /* Write zeros (drivers may do it without transferring a buffer). */
+/*
+ * Write @qiov at @offset compressed, cluster by cluster: @offset must be a
+ * multiple of the format's cluster size and the length too, except where
+ * the request ends at the end of the image. -ENOTSUP for formats without
+ * compressed clusters, -EINVAL for a misaligned request.
+ */
+HIDDEN int bdrv_pwritev_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
 HIDDEN int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 /* Sector forms, the facade's interface. */
 HIDDEN int bdrv_readv(BlockDriverState *bs, int64_t sector_num, QBIOVector *qiov);
