@@ -109,6 +109,12 @@ HIDDEN const char *bdrv_opts_get_str(const BdrvOpts *o, const char *name); /* NU
 
 HIDDEN int bdrv_parse_size(const char *str, uint64_t *out);
 HIDDEN int bdrv_parse_bool(const char *str, bool *out);
+/*
+ * UUIDs in their text form, 8-4-4-4-12 hex digits, to and from 16 bytes in
+ * the order the text reads (RFC 4122 network order).
+ */
+HIDDEN int bdrv_uuid_parse(const char *str, uint8_t out[16]);
+HIDDEN void bdrv_uuid_format(const uint8_t u[16], char out[37]);
 
 /* ---- open flags (the public LIBQBLOCK_O_* values, plus internal ones) ---- */
 

@@ -218,6 +218,15 @@ struct QBlockFmtOptionVdi {
     uint64_t virt_size;
     uint64_t cluster_size;
     enum QBlockFmtOptionVdiPreAllocType pre_mode;
+    /*
+     * Appended in 1.0: the image UUID and the last-modification UUID the
+     * new image records, 16 bytes each in the order their text form reads
+     * (options image_uuid and modification_uuid, "8-4-4-4-12" hex); all
+     * zeros = a random one, as qemu-img makes. Images with the same UUIDs
+     * and options are created byte for byte the same.
+     */
+    uint8_t image_uuid[16];
+    uint8_t modification_uuid[16];
 };
 
 struct QBlockFmtOptionVmdk {
