@@ -289,6 +289,22 @@ static inline void qcow2_parse_compressed(const BDRVQcow2State *s, uint64_t entr
 
 /* ---- qcow2.c ---- */
 
+/* Create options, parsed and checked (shared by create and measure). */
+typedef struct Qcow2CreateParams {
+    uint64_t size;                /* rounded up to 512 */
+    uint64_t cluster_size;
+    int cluster_bits;
+    int refcount_order;
+    int version;
+    bool lazy, extl2, zstd;
+    BdrvPrealloc prealloc;
+    const char *backing, *backing_fmt;   /* borrowed from the options */
+} Qcow2CreateParams;
+
+HIDDEN int qcow2_parse_create_opts(BdrvOpts *opts, Qcow2CreateParams *p, BdrvError *err);
+/* -EFBIG (with a message) when @size needs a larger L1 table than QEMU allows. */
+HIDDEN int qcow2_check_size_fits(const Qcow2CreateParams *p, uint64_t size, BdrvError *err);
+
 HIDDEN Qcow2SubclusterType qcow2_get_subcluster_type(const BDRVQcow2State *s, uint64_t entry,
                                                      uint64_t bitmap, int sc);
 /*
