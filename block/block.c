@@ -686,6 +686,56 @@ int bdrv_pwrite_sync(BlockDriverState *bs, uint64_t offset, const void *buf, siz
     return ret < 0 ? ret : bdrv_flush(bs);
 }
 
+int bdrv_pwritev_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    uint64_t size = (uint64_t)bs->total_sectors * BDRV_SECTOR_SIZE;
+    BlockDriverInfo bdi;
+    uint64_t cs;
+    size_t pos = 0;
+    int ret;
+
+    if (bs->read_only) {
+        return -EROFS;
+    }
+    if (!bs->drv->bdrv_pwritev_compressed) {
+        return -ENOTSUP;
+    }
+    ret = check_request(bs, offset, qiov->size);
+    if (ret < 0 || qiov->size == 0) {
+        return ret;
+    }
+    memset(&bdi, 0, sizeof(bdi));
+    ret = bdrv_get_info(bs, &bdi);
+    if (ret < 0) {
+        return ret;
+    }
+    if (bdi.cluster_size <= 0) {
+        return -ENOTSUP;
+    }
+    cs = (uint64_t)bdi.cluster_size;
+    if (offset % cs || (qiov->size % cs && offset + qiov->size != size)) {
+        return -EINVAL;
+    }
+    while (pos < qiov->size) {
+        size_t n = (size_t)MIN(cs, qiov->size - pos);
+        QBIOVector part;
+
+        ret = qiov_init_slice(&part, qiov, pos, n);
+        if (ret < 0) {
+            return ret;
+        }
+        DRV_LOCK(bs);
+        ret = bs->drv->bdrv_pwritev_compressed(bs, offset + pos, &part);
+        DRV_UNLOCK(bs);
+        qiov_destroy(&part);
+        if (ret < 0) {
+            return ret;
+        }
+        pos += n;
+    }
+    return 0;
+}
+
 int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
     return bdrv_pwrite_zeroes_flags(bs, offset, bytes, 0);

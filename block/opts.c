@@ -202,6 +202,49 @@ int bdrv_parse_size(const char *str, uint64_t *out)
     return 0;
 }
 
+int bdrv_uuid_parse(const char *str, uint8_t out[16])
+{
+    int n = 0;
+
+    /* 8-4-4-4-12 hex digits: dashes only at those places, nothing after. */
+    for (int i = 0; str[i]; i++) {
+        int v;
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (str[i] != '-') {
+                return -EINVAL;
+            }
+            continue;
+        }
+        if (n == 32) {
+            return -EINVAL;
+        }
+        if (str[i] >= '0' && str[i] <= '9') {
+            v = str[i] - '0';
+        } else if (str[i] >= 'a' && str[i] <= 'f') {
+            v = str[i] - 'a' + 10;
+        } else if (str[i] >= 'A' && str[i] <= 'F') {
+            v = str[i] - 'A' + 10;
+        } else {
+            return -EINVAL;
+        }
+        if (n % 2 == 0) {
+            out[n / 2] = (uint8_t)(v << 4);
+        } else {
+            out[n / 2] |= (uint8_t)v;
+        }
+        n++;
+    }
+    return n == 32 && strlen(str) == 36 ? 0 : -EINVAL;
+}
+
+void bdrv_uuid_format(const uint8_t u[16], char out[37])
+{
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+             u[13], u[14], u[15]);
+}
+
 int bdrv_parse_bool(const char *str, bool *out)
 {
     static const char *const yes[] = { "on", "true", "yes", "1" };

@@ -699,6 +699,7 @@ static int rebuild_refcount_structure(CheckCtx *c, BdrvError *err)
     s->refcount_table_clusters = (uint32_t)table_clusters;
     s->refcount_table_size = (uint32_t)(table_clusters * s->cluster_size / 8);
     s->free_cluster_index = 0;
+    s->free_byte_offset = 0;
     s->refblocks_unsynced = false;
     free(table);
     free(raw);

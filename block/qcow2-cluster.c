@@ -12,6 +12,7 @@
 #include <zlib.h>
 #ifdef CONFIG_ZSTD
 #include <zstd.h>
+#include <zstd_errors.h>
 #endif
 
 #include "qcow2.h"
@@ -447,6 +448,162 @@ int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry)
     }
     s->dbuf_entry = entry;
     return 0;
+}
+
+/*
+ * Compress @in (@in_len bytes) into @out, at most @out_max bytes, the way
+ * the image's compression type says: zlib as a raw deflate stream with a
+ * 4 KiB window (QEMU inflates with that window, so a larger one would
+ * produce data it cannot read), or one zstd frame. Returns the compressed
+ * length, -ENOSPC when it does not fit, or another negative errno.
+ */
+static int64_t compress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t in_len,
+                                uint8_t *out, size_t out_max)
+{
+    if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
+        z_stream *z = s->deflate_stream;
+        int zr;
+
+        if (!z) {
+            z = calloc(1, sizeof(*z));
+            if (!z) {
+                return -ENOMEM;
+            }
+            if (deflateInit2(z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+                             Z_DEFAULT_STRATEGY) != Z_OK) {
+                free(z);
+                return -ENOMEM;
+            }
+            s->deflate_stream = z;
+        } else if (deflateReset(z) != Z_OK) {
+            return -EIO;
+        }
+        z->next_in = (Bytef *)in;
+        z->avail_in = (uInt)in_len;
+        z->next_out = out;
+        z->avail_out = (uInt)out_max;
+        zr = deflate(z, Z_FINISH);
+        if (zr == Z_STREAM_END) {
+            return (int64_t)(out_max - z->avail_out);
+        }
+        return zr == Z_OK || zr == Z_BUF_ERROR ? -ENOSPC : -EIO;
+    }
+#ifdef CONFIG_ZSTD
+    {
+        size_t r;
+
+        if (!s->zstd_cctx) {
+            s->zstd_cctx = ZSTD_createCCtx();
+            if (!s->zstd_cctx) {
+                return -ENOMEM;
+            }
+        }
+        r = ZSTD_compressCCtx(s->zstd_cctx, out, out_max, in, in_len, ZSTD_CLEVEL_DEFAULT);
+        if (ZSTD_isError(r)) {
+            return ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall ? -ENOSPC : -EIO;
+        }
+        return (int64_t)r;
+    }
+#else
+    return -ENOTSUP;
+#endif
+}
+
+void qcow2_compress_close(BDRVQcow2State *s)
+{
+    if (s->deflate_stream) {
+        deflateEnd(s->deflate_stream);
+        free(s->deflate_stream);
+        s->deflate_stream = NULL;
+    }
+#ifdef CONFIG_ZSTD
+    if (s->zstd_cctx) {
+        ZSTD_freeCCtx(s->zstd_cctx);
+    }
+#endif
+    s->zstd_cctx = NULL;
+}
+
+int qcow2_write_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t cs = s->cluster_size;
+    uint8_t *in = NULL, *out = NULL;
+    uint64_t old, entry, nb_csectors;
+    uint32_t l2i = qcow2_l2_index(s, offset);
+    void *table = NULL;
+    int64_t clen, host;
+    int ret;
+
+    if (s->corrupt) {
+        return -EIO;
+    }
+    if (qcow2_offset_into_cluster(s, offset) || qiov->size == 0 || qiov->size > cs) {
+        return -EINVAL;
+    }
+    in = calloc(1, cs);
+    /*
+     * Data that does not shrink at all is stored as it is. Anything
+     * smaller is worth storing compressed, even by a few bytes: compressed
+     * clusters are packed byte by byte into host clusters.
+     */
+    out = malloc(cs - 1);
+    if (!in || !out) {
+        ret = -ENOMEM;
+        goto out;
+    }
+    /* The last cluster of an image may be partial: the rest compresses as zeros. */
+    qiov_to_buf(qiov, 0, in, qiov->size);
+    clen = compress_cluster(s, in, cs, out, cs - 1);
+    if (clen == -ENOSPC) {
+        ret = qcow2_write_guest(bs, offset, qiov);
+        goto out;
+    }
+    if (clen < 0) {
+        ret = (int)clen;
+        goto out;
+    }
+    ret = qcow2_mark_dirty(bs);
+    if (ret < 0) {
+        goto out;
+    }
+    ret = l2_get_for_write(bs, qcow2_l1_index(s, offset), &table);
+    if (ret < 0) {
+        goto out;
+    }
+    host = qcow2_alloc_compressed_bytes(bs, (uint64_t)clen);
+    if (host < 0) {
+        ret = (int)host;
+        goto out;
+    }
+    ret = qcow2_check_overlap(bs, (uint64_t)host, (uint64_t)clen);
+    if (ret == 0) {
+        /* Invariant 5: the data is in place before the entry names it. */
+        ret = bdrv_pwrite(bs->file, (uint64_t)host, out, (size_t)clen);
+    }
+    if (ret < 0) {
+        /* The bytes stay counted but unreferenced: a leak at worst. */
+        goto out;
+    }
+    nb_csectors = (((uint64_t)host + (uint64_t)clen - 1) >> 9) - ((uint64_t)host >> 9) + 1;
+    entry = QCOW_OFLAG_COMPRESSED | ((nb_csectors - 1) << s->csize_shift) | (uint64_t)host;
+    old = qcow2_l2_get(s, table, l2i);
+    qcow2_l2_set(s, table, l2i, entry);
+    if (s->extended_l2) {
+        /* The subcluster bitmap of a compressed cluster is reserved: all zero. */
+        qcow2_l2_set_bitmap(s, table, l2i, 0);
+    }
+    qcow2_cache_mark_dirty(s->l2_cache, table);
+    /* The decompressed-cluster cache may hold data once stored under this entry. */
+    s->dbuf_entry = 0;
+    s->compressed_tail = true;
+    /* Invariant 4: what the entry named before is released once the entry is durable. */
+    ret = qcow2_free_l2_entry_later(bs, old, false);
+out:
+    qcow2_cache_put(s->l2_cache, &table);
+    free(in);
+    free(out);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */

@@ -588,6 +588,10 @@ static void cluster_freed(BlockDriverState *bs, uint64_t cluster_index)
     if (cluster_index < s->free_cluster_index) {
         s->free_cluster_index = cluster_index;
     }
+    /* A freed cluster may be handed out whole again: stop packing into it. */
+    if (s->free_byte_offset >> s->cluster_bits == cluster_index) {
+        s->free_byte_offset = 0;
+    }
 }
 
 /*
@@ -721,6 +725,73 @@ int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t bytes)
         return idx << s->cluster_bits;
     }
     return -EIO;
+}
+
+int64_t qcow2_alloc_compressed_bytes(BlockDriverState *bs, uint64_t len)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t off = s->free_byte_offset;
+    int64_t host = 0;
+    int ret;
+
+    if (len == 0 || len >= s->cluster_size) {
+        return -EINVAL;
+    }
+    if (off && qcow2_offset_into_cluster(s, off)) {
+        uint64_t rc;
+
+        ret = qcow2_get_refcount(bs, off >> s->cluster_bits, &rc);
+        if (ret < 0) {
+            return ret;
+        }
+        /* The cluster must still be ours and able to count one more user. */
+        if (rc == 0 || rc >= s->refcount_max) {
+            off = 0;
+        }
+    } else {
+        off = 0;
+    }
+    if (off && s->cluster_size - qcow2_offset_into_cluster(s, off) < len) {
+        /*
+         * The data may run on into the next cluster when that is the one
+         * allocated now; otherwise it starts afresh there and the rest of
+         * the current cluster stays unused.
+         */
+        uint64_t next = (off >> s->cluster_bits) + 1;
+        uint64_t rt = next >> s->refcount_block_bits;
+        bool counted = rt < s->refcount_table_size && s->refcount_table[rt];
+
+        host = qcow2_alloc_clusters(bs, len - (s->cluster_size -
+                                               qcow2_offset_into_cluster(s, off)));
+        if (host < 0) {
+            return host;
+        }
+        /*
+         * Where the next cluster needed a new refcount block, QEMU starts
+         * afresh in it rather than running on; doing the same keeps the
+         * layout of our compressed images the same as qemu-img's.
+         */
+        if ((uint64_t)host != next << s->cluster_bits || !counted) {
+            off = 0;
+        }
+    }
+    if (!off) {
+        if (!host) {
+            host = qcow2_alloc_clusters(bs, len);
+            if (host < 0) {
+                return host;
+            }
+        }
+        s->free_byte_offset = (uint64_t)host + len;
+        return host;
+    }
+    /* The partly used cluster counts one more compressed cluster. */
+    ret = qcow2_update_refcount(bs, off, 1, 1);
+    if (ret < 0) {
+        return ret;
+    }
+    s->free_byte_offset = off + len;
+    return (int64_t)off;
 }
 
 /* ------------------------------------------------------------------ */

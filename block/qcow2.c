@@ -408,6 +408,7 @@ static void qcow2_free_state(BlockDriverState *bs)
     }
 #endif
     s->zstd_dctx = NULL;
+    qcow2_compress_close(s);
 }
 
 /* Parse and validate the bitmaps extension (the directory itself is read by check). */
@@ -868,6 +869,19 @@ int qcow2_flush_all(BlockDriverState *bs)
     if (ret == 0) {
         ret = qcow2_cache_write(bs, s->refblock_cache);
     }
+    if (ret == 0 && s->compressed_tail) {
+        /*
+         * Compressed data may end the file in the middle of a sector; the
+         * file is padded to a whole sector, as qemu-img leaves it, so
+         * that readers working in sectors find the last one complete.
+         */
+        int64_t len = bdrv_getlength(bs->file);
+        ret = len < 0 ? (int)len : 0;
+        if (len > 0 && len % 512) {
+            ret = bdrv_truncate(bs->file, ROUND_UP((uint64_t)len, 512), BDRV_PREALLOC_OFF, NULL);
+        }
+        s->compressed_tail = ret < 0;
+    }
     return ret;
 }
 
@@ -1002,6 +1016,16 @@ static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov
         return -EROFS;
     }
     return qcow2_write_guest(bs, offset, qiov);
+}
+
+static int qcow2_pwritev_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (s->read_only) {
+        return -EROFS;
+    }
+    return qcow2_write_compressed(bs, offset, qiov);
 }
 
 static int qcow2_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -1304,33 +1328,29 @@ static void put_ext(uint8_t *buf, size_t *off, uint32_t type, const void *data, 
     *off += 8 + ROUND_UP((size_t)len, 8);
 }
 
-static int qcow2_create(const char *filename, BdrvOpts *opts, int flags, BdrvError *err)
+int qcow2_parse_create_opts(BdrvOpts *opts, Qcow2CreateParams *p, BdrvError *err)
 {
-    uint64_t size = ROUND_UP(bdrv_opts_get_size(opts, "size"), BDRV_SECTOR_SIZE);
     const char *compat = bdrv_opts_get_str(opts, "compat");
-    const char *backing = bdrv_opts_get_str(opts, "backing_file");
-    const char *backing_fmt = bdrv_opts_get_str(opts, "backing_fmt");
     const char *ctype = bdrv_opts_get_str(opts, "compression_type");
     uint64_t cs = bdrv_opts_get_size(opts, "cluster_size");
     uint64_t refcount_bits = bdrv_opts_get_size(opts, "refcount_bits");
-    bool lazy = bdrv_opts_get_bool(opts, "lazy_refcounts");
-    bool extl2 = bdrv_opts_get_bool(opts, "extended_l2");
-    bool zstd = ctype && strcmp(ctype, "zstd") == 0;
-    BdrvPrealloc prealloc;
-    int version, cluster_bits = 0, refcount_order = 0, cache_flags;
-    uint8_t *buf = NULL;
-    BlockDriverState *file = NULL, *bs = NULL;
-    size_t off;
-    int ret;
 
+    memset(p, 0, sizeof(*p));
+    p->size = ROUND_UP(bdrv_opts_get_size(opts, "size"), BDRV_SECTOR_SIZE);
+    p->backing = bdrv_opts_get_str(opts, "backing_file");
+    p->backing_fmt = bdrv_opts_get_str(opts, "backing_fmt");
+    p->lazy = bdrv_opts_get_bool(opts, "lazy_refcounts");
+    p->extl2 = bdrv_opts_get_bool(opts, "extended_l2");
+    p->zstd = ctype && strcmp(ctype, "zstd") == 0;
+    p->cluster_size = cs;
     if (!compat || strcmp(compat, "1.1") == 0 || strcmp(compat, "v3") == 0) {
-        version = 3;
+        p->version = 3;
     } else if (strcmp(compat, "0.10") == 0 || strcmp(compat, "v2") == 0) {
-        version = 2;
+        p->version = 2;
     } else {
         return bdrv_error_set(err, -EINVAL, "qcow2: invalid compatibility level '%s'", compat);
     }
-    if (bdrv_parse_prealloc(bdrv_opts_get(opts, "preallocation"), &prealloc) < 0) {
+    if (bdrv_parse_prealloc(bdrv_opts_get(opts, "preallocation"), &p->prealloc) < 0) {
         return bdrv_error_set(err, -EINVAL, "qcow2: invalid preallocation mode '%s'",
                               bdrv_opts_get(opts, "preallocation"));
     }
@@ -1344,69 +1364,104 @@ static int qcow2_create(const char *filename, BdrvOpts *opts, int flags, BdrvErr
         return bdrv_error_set(err, -EINVAL, "qcow2: cluster size must be a power of two "
                               "between 512 and 2048k (got %llu)", (unsigned long long)cs);
     }
-    while ((1ull << cluster_bits) < cs) {
-        cluster_bits++;
+    while ((1ull << p->cluster_bits) < cs) {
+        p->cluster_bits++;
     }
     if (!IS_POW2(refcount_bits) || refcount_bits > 64) {
         return bdrv_error_set(err, -EINVAL, "qcow2: refcount width must be a power of two and "
                               "may not exceed 64 bits (got %llu)",
                               (unsigned long long)refcount_bits);
     }
-    while ((1ull << refcount_order) < refcount_bits) {
-        refcount_order++;
+    while ((1ull << p->refcount_order) < refcount_bits) {
+        p->refcount_order++;
     }
-    if (version < 3) {
+    if (p->version < 3) {
         if (refcount_bits != 16) {
             return bdrv_error_set(err, -EINVAL, "qcow2: refcount widths other than 16 bits "
                                   "require compatibility level 1.1 or above (use compat=1.1)");
         }
-        if (lazy) {
+        if (p->lazy) {
             return bdrv_error_set(err, -EINVAL, "qcow2: lazy refcounts require compatibility "
                                   "level 1.1 or above (use compat=1.1)");
         }
-        if (extl2) {
+        if (p->extl2) {
             return bdrv_error_set(err, -EINVAL, "qcow2: extended L2 entries require "
                                   "compatibility level 1.1 or above (use compat=1.1)");
         }
-        if (zstd) {
+        if (p->zstd) {
             return bdrv_error_set(err, -EINVAL, "qcow2: non-zlib compression types require "
                                   "compatibility level 1.1 or above (use compat=1.1)");
         }
     }
 #ifndef CONFIG_ZSTD
-    if (zstd) {
+    if (p->zstd) {
         return bdrv_error_set(err, -ENOTSUP, "qcow2: this build has no zstd support");
     }
 #endif
-    if (extl2 && cs < 16384) {
+    if (p->extl2 && cs < 16384) {
         return bdrv_error_set(err, -EINVAL, "qcow2: extended L2 entries need a cluster size "
                               "of at least 16384 bytes");
     }
-    if (backing_fmt && !backing) {
+    if (p->backing_fmt && !p->backing) {
         return bdrv_error_set(err, -EINVAL, "qcow2: a backing format needs a backing file");
     }
-    if (backing && strlen(backing) > QCOW2_MAX_BACKING_NAME) {
+    if (p->backing && strlen(p->backing) > QCOW2_MAX_BACKING_NAME) {
         return bdrv_error_set(err, -EINVAL, "qcow2: backing file name is longer than 1023 "
                               "bytes");
     }
-    if (backing_fmt && strlen(backing_fmt) >= 16) {
+    if (p->backing_fmt && strlen(p->backing_fmt) >= 16) {
         return bdrv_error_set(err, -EINVAL, "qcow2: backing format name '%s' is too long",
-                              backing_fmt);
+                              p->backing_fmt);
     }
-    if (backing && prealloc != BDRV_PREALLOC_OFF && !extl2) {
+    if (p->backing && p->prealloc != BDRV_PREALLOC_OFF && !p->extl2) {
         return bdrv_error_set(err, -EINVAL, "qcow2: a backing file and preallocation can only "
                               "be used together with extended_l2=on");
     }
-    {
-        int l2_bits = cluster_bits - (extl2 ? 4 : 3);
-        int shift = cluster_bits + l2_bits;
-        uint64_t l1 = (size >> shift) + ((size & ((1ull << shift) - 1)) != 0);
-        if (l1 > QCOW2_MAX_L1_SIZE / 8 || size > (uint64_t)INT64_MAX) {
-            return bdrv_error_set(err, -EFBIG, "qcow2: image size %llu is too big for cluster "
-                                  "size %llu", (unsigned long long)size,
-                                  (unsigned long long)cs);
-        }
+    return qcow2_check_size_fits(p, p->size, err);
+}
+
+int qcow2_check_size_fits(const Qcow2CreateParams *p, uint64_t size, BdrvError *err)
+{
+    int l2_bits = p->cluster_bits - (p->extl2 ? 4 : 3);
+    int shift = p->cluster_bits + l2_bits;
+    uint64_t l1 = (size >> shift) + ((size & ((1ull << shift) - 1)) != 0);
+
+    if (l1 > QCOW2_MAX_L1_SIZE / 8 || size > (uint64_t)INT64_MAX) {
+        return bdrv_error_set(err, -EFBIG, "qcow2: image size %llu is too big for cluster "
+                              "size %llu", (unsigned long long)size,
+                              (unsigned long long)p->cluster_size);
     }
+    return 0;
+}
+
+static int qcow2_create(const char *filename, BdrvOpts *opts, int flags, BdrvError *err)
+{
+    Qcow2CreateParams p;
+    uint64_t size, cs;
+    const char *backing, *backing_fmt;
+    bool lazy, extl2, zstd;
+    BdrvPrealloc prealloc;
+    int version, cluster_bits, refcount_order, cache_flags;
+    uint8_t *buf = NULL;
+    BlockDriverState *file = NULL, *bs = NULL;
+    size_t off;
+    int ret;
+
+    ret = qcow2_parse_create_opts(opts, &p, err);
+    if (ret < 0) {
+        return ret;
+    }
+    size = p.size;
+    cs = p.cluster_size;
+    backing = p.backing;
+    backing_fmt = p.backing_fmt;
+    lazy = p.lazy;
+    extl2 = p.extl2;
+    zstd = p.zstd;
+    prealloc = p.prealloc;
+    version = p.version;
+    cluster_bits = p.cluster_bits;
+    refcount_order = p.refcount_order;
 
     /* Clusters 0-2: header, refcount table, refcount block 0. The L1 comes with the size. */
     buf = calloc(3, cs);
@@ -1529,6 +1584,7 @@ const BlockDriver bdrv_qcow2 = {
     .create_opts = qcow2_create_opts,
     .bdrv_preadv = qcow2_preadv,
     .bdrv_pwritev = qcow2_pwritev,
+    .bdrv_pwritev_compressed = qcow2_pwritev_compressed,
     .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,
     .bdrv_pwrite_zeroes_unmap = qcow2_pwrite_zeroes_unmap,
     .bdrv_flush = qcow2_flush,

@@ -152,6 +152,15 @@ typedef struct BDRVQcow2State {
     int refcount_block_bits;      /* log2 of entries per refcount block */
     uint32_t refcount_block_size; /* entries per refcount block */
     uint64_t free_cluster_index;  /* no free cluster below this one */
+    /*
+     * Compressed writes pack their data byte by byte into a host cluster;
+     * this is where the next one may go (0: start a new cluster). The
+     * cluster stays in use while any compressed cluster in it is
+     * referenced (its refcount counts them), and the offset is forgotten
+     * when the cluster is freed.
+     */
+    uint64_t free_byte_offset;
+    bool compressed_tail;         /* compressed data written since the last flush */
 
     uint64_t incompatible_features;
     uint64_t compatible_features;
@@ -194,6 +203,8 @@ typedef struct BDRVQcow2State {
     uint8_t *dbuf;                /* decompressed output, 1 cluster */
     uint64_t dbuf_entry;          /* the L2 entry dbuf holds, 0: none */
     void *zstd_dctx;
+    void *deflate_stream;         /* z_stream kept between compressed writes */
+    void *zstd_cctx;
 
     bool read_only;
     bool corrupt;                 /* found corrupt in this session: refuse writes */
@@ -278,6 +289,22 @@ static inline void qcow2_parse_compressed(const BDRVQcow2State *s, uint64_t entr
 
 /* ---- qcow2.c ---- */
 
+/* Create options, parsed and checked (shared by create and measure). */
+typedef struct Qcow2CreateParams {
+    uint64_t size;                /* rounded up to 512 */
+    uint64_t cluster_size;
+    int cluster_bits;
+    int refcount_order;
+    int version;
+    bool lazy, extl2, zstd;
+    BdrvPrealloc prealloc;
+    const char *backing, *backing_fmt;   /* borrowed from the options */
+} Qcow2CreateParams;
+
+HIDDEN int qcow2_parse_create_opts(BdrvOpts *opts, Qcow2CreateParams *p, BdrvError *err);
+/* -EFBIG (with a message) when @size needs a larger L1 table than QEMU allows. */
+HIDDEN int qcow2_check_size_fits(const Qcow2CreateParams *p, uint64_t size, BdrvError *err);
+
 HIDDEN Qcow2SubclusterType qcow2_get_subcluster_type(const BDRVQcow2State *s, uint64_t entry,
                                                      uint64_t bitmap, int sc);
 /*
@@ -336,6 +363,14 @@ HIDDEN int qcow2_refcount_area(BlockDriverState *bs, uint64_t area_start_cluster
                                uint64_t additional, bool exact, uint64_t new_rt,
                                uint64_t new_block, uint64_t *end);
 /* Allocate @bytes (rounded up to clusters) contiguously; returns the host offset or -errno. */
+/*
+ * Room for @len bytes of compressed data (@len < one cluster), packed
+ * right after the previous compressed write, running on into the next host
+ * cluster when that one is free to allocate. Every host cluster the data
+ * touches counts it once in its refcount. Returns the host byte offset or
+ * a negative errno.
+ */
+HIDDEN int64_t qcow2_alloc_compressed_bytes(BlockDriverState *bs, uint64_t len);
 HIDDEN int64_t qcow2_alloc_clusters(BlockDriverState *bs, uint64_t bytes);
 /* Queue a decrement of the clusters of [offset, offset+bytes) (applied by qcow2_process_frees). */
 HIDDEN int qcow2_free_clusters_later(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
@@ -378,6 +413,14 @@ HIDDEN int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t
 HIDDEN int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry);
 /* Guest write of @qiov at @offset (512-aligned), allocating as needed. */
 HIDDEN int qcow2_write_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+/*
+ * Write one cluster compressed: @offset is cluster-aligned and @qiov holds
+ * the whole cluster (less only for the image's last, partial cluster).
+ * Data that does not shrink is written uncompressed instead.
+ */
+HIDDEN int qcow2_write_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+/* Release the compression streams compressed writes keep. */
+HIDDEN void qcow2_compress_close(BDRVQcow2State *s);
 /* Zero [offset, offset+bytes) with zero flags where whole clusters allow it. */
 HIDDEN int qcow2_zero_guest(BlockDriverState *bs, uint64_t offset, uint64_t bytes, bool unmap);
 /* Discard whole clusters of [offset, offset+bytes), QEMU's way (see qcow2.c). */

@@ -108,6 +108,10 @@ static const BdrvOptDesc vdi_create_opts[] = {
       .help = "Allocate every block at creation (a static image)" },
     { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "1M",
       .help = "Block size; only 1M, the one QEMU can read" },
+    { .name = "image_uuid", .type = BDRV_OPT_STRING, .def = "",
+      .help = "UUID of the image (random when not given)" },
+    { .name = "modification_uuid", .type = BDRV_OPT_STRING, .def = "",
+      .help = "UUID of the image's last modification (random when not given)" },
     { .name = "preallocation", .type = BDRV_OPT_STRING, .def = "off",
       .help = "Accepted and ignored, as QEMU does: off, falloc or full",
       .choices = vdi_prealloc_choices,
@@ -154,6 +158,41 @@ static void vdi_uuid_generate(uint8_t *u)
     }
     u[7] = (uint8_t)((u[7] & 0x0F) | 0x40);
     u[8] = (uint8_t)((u[8] & 0x3F) | 0x80);
+}
+
+/*
+ * VirtualBox stores a UUID with its first three fields little-endian (its
+ * RTUUID layout); the text form reads them big-endian. The conversion is
+ * its own inverse.
+ */
+static void vdi_uuid_swap(uint8_t *dst, const uint8_t *src)
+{
+    static const uint8_t order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+    for (int i = 0; i < 16; i++) {
+        dst[i] = src[order[i]];
+    }
+}
+
+/*
+ * The UUID the caller gave as create option @key, stored at @dst in
+ * VirtualBox's layout, or a random one when the option is empty.
+ */
+static int vdi_uuid_option(BdrvOpts *opts, const char *key, uint8_t *dst, BdrvError *err)
+{
+    const char *text = bdrv_opts_get(opts, key);
+    uint8_t u[16];
+
+    if (!text || !*text) {
+        vdi_uuid_generate(dst);
+        return 0;
+    }
+    if (bdrv_uuid_parse(text, u) < 0) {
+        return bdrv_error_set(err, -EINVAL, "vdi: invalid UUID '%s' for %s "
+                              "(expected 8-4-4-4-12 hex digits)", text, key);
+    }
+    vdi_uuid_swap(dst, u);
+    return 0;
 }
 
 /* Data-area offset of map entry @e (allocated). */
@@ -745,8 +784,13 @@ static int vdi_create(const char *filename, BdrvOpts *opts, int flags, BdrvError
     le32_store(buf + OFF_BLOCK_EXTRA, 0);
     le32_store(buf + OFF_BLOCKS, (uint32_t)blocks);
     le32_store(buf + OFF_BLOCKS_ALLOCATED, is_static ? (uint32_t)blocks : 0);
-    vdi_uuid_generate(buf + OFF_UUID_IMAGE);
-    vdi_uuid_generate(buf + OFF_UUID_LAST_SNAP);
+    ret = vdi_uuid_option(opts, "image_uuid", buf + OFF_UUID_IMAGE, err);
+    if (ret == 0) {
+        ret = vdi_uuid_option(opts, "modification_uuid", buf + OFF_UUID_LAST_SNAP, err);
+    }
+    if (ret < 0) {
+        goto out;
+    }
     for (uint64_t i = 0; i < blocks; i++) {
         le32_store(buf + VDI_HEADER_SIZE + i * 4, is_static ? (uint32_t)i : VDI_BLOCK_FREE);
     }

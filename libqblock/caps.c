@@ -96,7 +96,7 @@ int qb_fmt_get_caps(QBroker *broker, enum QBlockFmtType fmt_type, QBlockFmtCaps 
     if (drv->caps & BDRV_CAP_COMPRESSED_READ) {
         f |= QB_CAP_COMPRESSED_READ;
     }
-    if (drv->caps & BDRV_CAP_COMPRESSED_WRITE) {
+    if ((drv->caps & BDRV_CAP_COMPRESSED_WRITE) || drv->bdrv_pwritev_compressed) {
         f |= QB_CAP_COMPRESSED_WRITE;
     }
     if (drv->caps & BDRV_CAP_INTERNAL_SNAPSHOTS) {

@@ -165,6 +165,7 @@ typedef enum {
     OK_FMT,       /* enum QBlockFmtType, format name */
     OK_ENUM,      /* an enum, by the names in .names (index = value, [0] = "none") */
     OK_BOOL_ENUM, /* an enum set from on/off: .names[1] = off value name, [2] = on */
+    OK_UUID,      /* uint8_t[16], text form 8-4-4-4-12; "" or all zeros = unset */
 } OptKind;
 
 typedef struct OptMap {
@@ -244,6 +245,8 @@ static const OptMap opt_map[] = {
     { QB_FMT_VDI, "size", OK_SIZE, M(o_vdi, virt_size), NULL },
     { QB_FMT_VDI, "cluster_size", OK_SIZE, M(o_vdi, cluster_size), NULL },
     { QB_FMT_VDI, "static", OK_BOOL_ENUM, M(o_vdi, pre_mode), vdi_static_values },
+    { QB_FMT_VDI, "image_uuid", OK_UUID, M(o_vdi, image_uuid), NULL },
+    { QB_FMT_VDI, "modification_uuid", OK_UUID, M(o_vdi, modification_uuid), NULL },
 
     { QB_FMT_VMDK, "size", OK_SIZE, M(o_vmdk, virt_size), NULL },
     { QB_FMT_VMDK, "backing_file", OK_BACKING, M(o_vmdk, backing_loc), NULL },
@@ -356,6 +359,18 @@ static int opt_apply(QBroker *broker, QBlockFmtInfo *fmt, const OptMap *m, const
                            fname, value, m->key);
         }
         memcpy(field, &i, sizeof(i));
+        return 0;
+    case OK_UUID:
+        /* Empty: no UUID of the caller's, a random one is made. */
+        if (!*value) {
+            memset(field, 0, 16);
+            return 0;
+        }
+        if (bdrv_uuid_parse(value, field) < 0) {
+            return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
+                           "qb_fmt_info_set_options: %s: parameter '%s' expects a UUID "
+                           "(8-4-4-4-12 hex digits), not '%s'", fname, m->key, value);
+        }
         return 0;
     case OK_FMT: {
         enum QBlockFmtType t = qb_str2fmttype(value);
@@ -518,6 +533,15 @@ int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *out
             }
             if (e > 0) {
                 ret = bdrv_opts_set(opts, m->key, m->names[e]);
+            }
+            break;
+        }
+        case OK_UUID: {
+            static const uint8_t unset[16];
+            char text[37];
+            if (memcmp(field, unset, sizeof(unset)) != 0) {
+                bdrv_uuid_format(field, text);
+                ret = bdrv_opts_set(opts, m->key, text);
             }
             break;
         }

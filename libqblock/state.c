@@ -858,3 +858,57 @@ int qb_has_zero_init(QBroker *broker, QBlockState *qbs)
     ret = bdrv_has_zero_init(qbs->bs);
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_has_zero_init", qbs->filename) : ret;
 }
+
+int64_t qb_write_compressed(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                            uint64_t len, uint64_t offset)
+{
+    QbWriteReq req;
+    QBIOVector qiov;
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+    ret = check_rw(broker, "qb_write_compressed", qbs, buf, len, offset);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
+        return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
+                       "qb_write_compressed: '%s' is opened read-only", qbs->filename);
+    }
+    if (len == 0) {
+        return 0;
+    }
+    req.start = offset;
+    req.end = offset + len;
+    req.rmw = false;
+    /* The caller's buffer is only ever read from. */
+    qiov_init_buf(&qiov, (void *)buf, len);
+    write_begin(qbs, &req);
+    ret = bdrv_pwritev_compressed(qbs->bs, offset, &qiov);
+    write_end(qbs, &req);
+    if (ret == 0 && !(qbs->flags & LIBQBLOCK_O_CACHE_WB)) {
+        ret = bdrv_flush(qbs->bs);
+    }
+    if (ret == -ENOTSUP) {
+        return qb_fail(broker, QB_ERR_NOT_SUPPORTED, ENOTSUP,
+                       "qb_write_compressed: '%s': the %s format cannot store compressed "
+                       "data%s", qbs->filename, bdrv_get_format_name(qbs->bs),
+                       strcmp(bdrv_get_format_name(qbs->bs), "qcow2") != 0 ? "" :
+                       " of this compression type in this build");
+    }
+    if (ret == -EINVAL) {
+        BlockDriverInfo bdi;
+
+        memset(&bdi, 0, sizeof(bdi));
+        bdrv_get_info(qbs->bs, &bdi);
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
+                       "qb_write_compressed: '%s': offset %llu and length %llu must be "
+                       "multiples of the cluster size (%d), except at the end of the image",
+                       qbs->filename, (unsigned long long)offset, (unsigned long long)len,
+                       bdi.cluster_size);
+    }
+    if (ret < 0) {
+        return qb_fail_errno(broker, ret, NULL, "qb_write_compressed", qbs->filename);
+    }
+    return (int64_t)len;
+}

@@ -16,6 +16,42 @@
 /* The largest -S qemu-img accepts. */
 #define SPARSE_MAX (16 * 1024 * 1024)
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Multiples of a power of two @a. */
+static uint64_t round_down_u64(uint64_t x, uint64_t a)
+{
+    return x & ~(a - 1);
+}
+
+static uint64_t round_up_u64(uint64_t x, uint64_t a)
+{
+    return round_down_u64(x + a - 1, a);
+}
+
+/*
+ * -c is accepted where the format can hold compressed data (the library's
+ * capability answer): qcow2 through compressed clusters, vmdk where its
+ * streamOptimized subformat compresses every grain anyway (other vmdk
+ * subformats store the data as it is, as qemu-img does).
+ */
+static bool format_can_compress(enum QBlockFmtType t)
+{
+    QBroker *broker = NULL;
+    QBlockFmtCaps caps;
+    bool ok;
+
+    if (qb_broker_new(&broker) < 0) {
+        return false;
+    }
+    ok = qb_fmt_get_caps(broker, t, &caps) == 0 && (caps.flags & QB_CAP_COMPRESSED_WRITE);
+    qb_broker_delete(&broker);
+    return ok;
+}
+
 static bool buffer_is_zero(const uint8_t *buf, size_t len)
 {
     size_t i = 0;
@@ -44,6 +80,7 @@ typedef struct ConvertState {
     uint64_t sparse;            /* -S: the shortest zero run left unwritten; 0: none */
     bool zero_init;             /* the target reads zeros wherever it was not written */
     uint8_t *zeros;             /* IO_CHUNK zero bytes */
+    uint64_t compress_cluster;  /* -c on a format with compressed clusters: their size */
 } ConvertState;
 
 static int convert_write(ConvertState *s, const uint8_t *buf, uint64_t len, uint64_t off)
@@ -145,10 +182,54 @@ static int convert_buffer(ConvertState *s, const uint8_t *buf, uint64_t len, uin
     return 0;
 }
 
+/*
+ * -c: writes the buffer (cluster-aligned at @off, a whole number of
+ * clusters except at the end of the source) as compressed clusters, one
+ * request per run of clusters that are not all zeros. A partial last
+ * cluster is padded with zeros up to the cluster or the target's end,
+ * since compressed clusters are stored whole.
+ */
+static int convert_compressed(ConvertState *s, uint8_t *buf, uint64_t len, uint64_t off)
+{
+    uint64_t cs = s->compress_cluster, tsize = s->dst->info->virt_size;
+    uint64_t pos = 0;
+
+    while (pos < len) {
+        uint64_t run = pos;
+
+        while (run < len && !buffer_is_zero(buf + run, min_u64(cs, len - run))) {
+            run += min_u64(cs, len - run);
+        }
+        if (run > pos) {
+            uint64_t wlen = run - pos;
+            if (wlen % cs) {
+                uint64_t padded = min_u64(round_up_u64(wlen, cs), tsize - (off + pos));
+                memset(buf + pos + wlen, 0, padded - wlen);
+                wlen = padded;
+            }
+            if (qb_write_compressed(s->dst->broker, s->dst->qbs, buf + pos, wlen,
+                                    off + pos) < 0) {
+                error_report("error while compressing sector %" PRIu64 ": %s",
+                             (off + pos) / SECTOR, broker_msg(s->dst->broker));
+                return -1;
+            }
+            pos = run;
+            continue;
+        }
+        run = min_u64(cs, len - pos);
+        if (convert_zero(s, off + pos, run) < 0) {
+            return -1;
+        }
+        pos += run;
+    }
+    return 0;
+}
+
 static int convert_one(ConvertState *s, ImgHandle *src, uint64_t base, uint8_t *buf,
                        Progress *prog, uint64_t *done, uint64_t total)
 {
     uint64_t size = src->info->virt_size;
+    uint64_t cs = s->compress_cluster;
 
     for (uint64_t off = 0; off < size; ) {
         uint64_t n = size - off < IO_CHUNK ? size - off : IO_CHUNK;
@@ -168,6 +249,16 @@ static int convert_one(ConvertState *s, ImgHandle *src, uint64_t base, uint8_t *
                              ": bad length %" PRIu64, off, st.length);
                 return -1;
             }
+            if (cs && st.length < size - off) {
+                /* Compressed output moves whole clusters: round runs to them. */
+                st.length = (st.flags & QB_BLOCK_ZERO) ? round_down_u64(st.length, cs)
+                                                       : round_up_u64(st.length, cs);
+                if (st.length == 0) {
+                    st.flags &= ~QB_BLOCK_ZERO;
+                    st.length = cs;
+                }
+                st.length = min_u64(st.length, size - off);
+            }
             if (st.flags & QB_BLOCK_ZERO) {
                 if (convert_zero(s, base + off, st.length) < 0) {
                     return -1;
@@ -185,7 +276,8 @@ static int convert_one(ConvertState *s, ImgHandle *src, uint64_t base, uint8_t *
             error_report("error while reading at byte %" PRIu64 ": %s", off, broker_msg(src->broker));
             return -1;
         }
-        if (convert_buffer(s, buf, n, base + off) < 0) {
+        if (cs ? convert_compressed(s, buf, n, base + off) < 0
+               : convert_buffer(s, buf, n, base + off) < 0) {
             return -1;
         }
         off += n;
@@ -205,7 +297,7 @@ int img_convert(int argc, char **argv)
     const char *fmt = NULL, *out_fmt = NULL, *dst_name;
     const char *cache = "writeback", *src_cache = "writeback";
     char *user_opts = NULL, *all_opts = NULL;
-    bool progress = false, quiet = false, skip_create = false;
+    bool progress = false, quiet = false, skip_create = false, compress = false;
     uint64_t sparse = 4096, total = 0, done = 0, base = 0;
     OptList list = { NULL, 0 };
     ImgHandle *srcs = NULL, dst;
@@ -216,9 +308,10 @@ int img_convert(int argc, char **argv)
 
     memset(&dst, 0, sizeof(dst));
     memset(&s, 0, sizeof(s));
-    while ((c = getopt_long(argc, argv, ":hf:O:o:pqnS:t:T:U", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hcf:O:o:pqnS:t:T:U", long_options, NULL)) != -1) {
         switch (c) {
         case 'h': print_help(); return 0;
+        case 'c': compress = true; break;
         case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
         case 'o': {
@@ -296,6 +389,10 @@ int img_convert(int argc, char **argv)
     }
     if (skip_create && user_opts) {
         error_report("-o has no effect when skipping image creation");
+        goto out;
+    }
+    if (compress && !format_can_compress(qb_str2fmttype(out_fmt))) {
+        error_report("Compression not supported for this file format");
         goto out;
     }
 
@@ -391,6 +488,18 @@ int img_convert(int argc, char **argv)
     s.dst = &dst;
     s.sparse = sparse;
     s.zero_init = !skip_create && qb_has_zero_init(dst.broker, dst.qbs) == 1;
+    if (compress && dst.info->fmt_type == QB_FMT_QCOW2) {
+        s.compress_cluster = dst.info->cluster_size;
+        /* Each source starts a cluster of its own only when the ones before fill whole clusters. */
+        for (int i = 0; i + 1 < nsrc; i++) {
+            if (srcs[i].info->virt_size % s.compress_cluster) {
+                error_report("compressed output from several images needs every image but "
+                             "the last to be a multiple of the cluster size (%" PRIu64 ")",
+                             s.compress_cluster);
+                goto out;
+            }
+        }
+    }
 
     progress_start(&prog, progress);
     for (int i = 0; i < nsrc; i++) {

@@ -213,7 +213,7 @@ int img_write(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL;
-    bool quiet = false, zero = false, unmap = false;
+    bool quiet = false, zero = false, unmap = false, compress = false;
     int pattern = -1, c, ret = 1;
     uint64_t offset, length, piece;
     uint8_t *buf = NULL;
@@ -221,7 +221,7 @@ int img_write(int argc, char **argv)
     ImgHandle h;
 
     memset(&h, 0, sizeof(h));
-    while ((c = getopt_long(argc, argv, ":hf:P:zuqU", long_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hcf:P:zuqU", long_options, NULL)) != -1) {
         switch (c) {
         case 'h': print_help(); return 0;
         case 'f': fmt = optarg; break;
@@ -232,6 +232,7 @@ int img_write(int argc, char **argv)
                 return 1;
             }
             break;
+        case 'c': compress = true; break;
         case 'z': zero = true; break;
         case 'u': unmap = true; break;
         case 'q': quiet = true; break;
@@ -245,6 +246,10 @@ int img_write(int argc, char **argv)
     }
     if (unmap && !zero) {
         error_report("-u requires -z to be specified");
+        return 1;
+    }
+    if (zero && compress) {
+        error_report("-z and -c cannot be specified at the same time");
         return 1;
     }
     if (argc - optind != 3) {
@@ -268,7 +273,12 @@ int img_write(int argc, char **argv)
             goto out;
         }
     } else {
-        piece = length < IO_PIECE ? length : IO_PIECE;
+        piece = IO_PIECE;
+        if (compress && h.info->cluster_size > piece) {
+            /* Compressed requests cover whole clusters. */
+            piece = h.info->cluster_size;
+        }
+        piece = length < piece ? length : piece;
         buf = alloc_io_buffer(piece);
         if (!buf) {
             error_report("out of memory");
@@ -285,7 +295,8 @@ int img_write(int argc, char **argv)
         for (uint64_t done = 0; done < length; done += piece) {
             uint64_t n = length - done < piece ? length - done : piece;
 
-            if (qb_write(h.broker, h.qbs, buf, n, offset + done) < 0) {
+            if ((compress ? qb_write_compressed(h.broker, h.qbs, buf, n, offset + done)
+                          : qb_write(h.broker, h.qbs, buf, n, offset + done)) < 0) {
                 error_report("write failed: %s", broker_msg(h.broker));
                 goto out;
             }

@@ -126,6 +126,12 @@ HIDDEN const char *bdrv_opts_get_str(const BdrvOpts *o, const char *name); /* NU
 
 HIDDEN int bdrv_parse_size(const char *str, uint64_t *out);
 HIDDEN int bdrv_parse_bool(const char *str, bool *out);
+/*
+ * UUIDs in their text form, 8-4-4-4-12 hex digits, to and from 16 bytes in
+ * the order the text reads (RFC 4122 network order).
+ */
+HIDDEN int bdrv_uuid_parse(const char *str, uint8_t out[16]);
+HIDDEN void bdrv_uuid_format(const uint8_t u[16], char out[37]);
 
 /* ---- open flags (the public LIBQBLOCK_O_* values, plus internal ones) ---- */
 
@@ -240,6 +246,13 @@ HIDDEN int bdrv_pwrite(BlockDriverState *bs, uint64_t offset, const void *buf, s
 /* pwrite followed by a flush of @bs (metadata updates that must be ordered). */
 HIDDEN int bdrv_pwrite_sync(BlockDriverState *bs, uint64_t offset, const void *buf, size_t bytes);
 /* Write zeros (drivers may do it without transferring a buffer). */
+/*
+ * Write @qiov at @offset compressed, cluster by cluster: @offset must be a
+ * multiple of the format's cluster size and the length too, except where
+ * the request ends at the end of the image. -ENOTSUP for formats without
+ * compressed clusters, -EINVAL for a misaligned request.
+ */
+HIDDEN int bdrv_pwritev_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
 HIDDEN int bdrv_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 /*
  * The same with BDRV_REQ_* @flags: with BDRV_REQ_MAY_UNMAP the format may

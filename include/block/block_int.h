@@ -95,6 +95,14 @@ struct BlockDriver {
      */
     int (*bdrv_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+    /*
+     * Store one cluster compressed: @offset is a multiple of the cluster
+     * size (bdrv_get_info) and @qiov holds the whole cluster, or the rest
+     * of the image for its last, partial cluster. Data that does not
+     * shrink may be stored uncompressed. NULL: the format cannot store
+     * compressed data (-ENOTSUP).
+     */
+    int (*bdrv_pwritev_compressed)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /* Write zeros over a range, ideally without data. NULL: a zeroed buffer is written. */
     int (*bdrv_pwrite_zeroes)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     /*

@@ -218,6 +218,15 @@ struct QBlockFmtOptionVdi {
     uint64_t virt_size;
     uint64_t cluster_size;
     enum QBlockFmtOptionVdiPreAllocType pre_mode;
+    /*
+     * Appended in 1.0: the image UUID and the last-modification UUID the
+     * new image records, 16 bytes each in the order their text form reads
+     * (options image_uuid and modification_uuid, "8-4-4-4-12" hex); all
+     * zeros = a random one, as qemu-img makes. Images with the same UUIDs
+     * and options are created byte for byte the same.
+     */
+    uint8_t image_uuid[16];
+    uint8_t modification_uuid[16];
 };
 
 struct QBlockFmtOptionVmdk {
@@ -462,7 +471,11 @@ typedef struct QBlockSpecificInfo {
 #define QB_CAP_RESIZE_SHRINK      (1ULL << 5)   /* qb_truncate can shrink an image */
 #define QB_CAP_DISCARD            (1ULL << 6)   /* qb_discard releases space (else ignored) */
 #define QB_CAP_COMPRESSED_READ    (1ULL << 7)   /* compressed clusters/grains are read */
-#define QB_CAP_COMPRESSED_WRITE   (1ULL << 8)   /* some subformat stores data compressed */
+#define QB_CAP_COMPRESSED_WRITE   (1ULL << 8)   /* data can be stored compressed: through
+                                                   qb_write_compressed (qcow2), or by a
+                                                   compressing subformat with plain writes
+                                                   (vmdk streamOptimized; there
+                                                   qb_write_compressed is not supported) */
 #define QB_CAP_INTERNAL_SNAPSHOTS (1ULL << 9)   /* images with internal snapshots are opened
                                                    and written with the snapshots kept intact
                                                    (there is no API to take or apply one yet) */

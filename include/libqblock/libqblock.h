@@ -150,6 +150,21 @@ LIBQBLOCK_EXPORT int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf
 LIBQBLOCK_EXPORT int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
                                   uint64_t len, uint64_t offset);
 
+/**
+ * qb_write_compressed: write @len bytes at @offset as compressed clusters,
+ * as `qemu-img convert -c` stores them: @offset must be a multiple of the
+ * image's cluster size (QBlockStaticInfo.cluster_size) and @len too, except
+ * that the last piece may end at the end of the image. A cluster whose data
+ * does not shrink is stored uncompressed. Whatever the clusters held before
+ * is replaced (and released). Supported by qcow2 (zlib, and zstd when the
+ * library is built with libzstd); other formats return
+ * QB_ERR_NOT_SUPPORTED. A misaligned range is QB_ERR_INVALID_PARAM; the
+ * other rules are qb_write's. Returns @len or a negative QB_ERR_*.
+ */
+LIBQBLOCK_EXPORT int64_t qb_write_compressed(QBroker *broker, QBlockState *qbs,
+                                             const uint8_t *buf, uint64_t len,
+                                             uint64_t offset);
+
 /** qb_flush: make every completed write durable (a no-op under LIBQBLOCK_O_NO_FLUSH). */
 LIBQBLOCK_EXPORT int qb_flush(QBroker *broker, QBlockState *qbs);
 

@@ -68,6 +68,7 @@ int main(int argc, char **argv)
     __typeof__(&qb_check) p_check;
     __typeof__(&qb_truncate) p_truncate;
     __typeof__(&qb_write_zeroes) p_write_zeroes;
+    __typeof__(&qb_write_compressed) p_write_compressed;
     __typeof__(&qb_fmt_get_caps) p_fmt_get_caps;
     __typeof__(&qb_fmt_get_create_options) p_fmt_get_create_options;
 
@@ -113,6 +114,7 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_check, p_check);
     RESOLVE(h, qb_truncate, p_truncate);
     RESOLVE(h, qb_write_zeroes, p_write_zeroes);
+    RESOLVE(h, qb_write_compressed, p_write_compressed);
     RESOLVE(h, qb_fmt_get_caps, p_fmt_get_caps);
     RESOLVE(h, qb_fmt_get_create_options, p_fmt_get_create_options);
     /* Internal names must not be reachable. */

@@ -36,14 +36,15 @@ layout() {
 }
 
 # Options qemu-img lists that libqblock deliberately lacks (encryption, which
-# it refuses), and the one it adds (vdi's cluster_size, which qemu-img hides
-# unless built for it); everything else must match name for name.
+# it refuses), and the ones it adds (vdi's cluster_size, which qemu-img hides
+# unless built for it, and vdi's caller-chosen UUIDs); everything else must
+# match name for name.
 declare -A missing=(
     [qcow2]="encrypt.cipher-alg=<str> encrypt.cipher-mode=<str> encrypt.hash-alg=<str> encrypt.iter-time=<num> encrypt.ivgen-alg=<str> encrypt.ivgen-hash-alg=<str> encrypt.key-secret=<str>"
     [qcow]="encrypt.format=<str> encrypt.key-secret=<str>"
 )
 declare -A extra=(
-    [vdi]="cluster_size=<size>"
+    [vdi]="cluster_size=<size> image_uuid=<str> modification_uuid=<str>"
 )
 
 for fmt in raw qcow2 qcow qed vmdk vdi vpc; do

@@ -74,4 +74,21 @@ done
 # A write past the end is refused and changes nothing.
 run_fails qbi write -q -f vdi -P 1 dyn.vdi 64M 1
 run "$QEMU_IMG" compare -f vdi -F raw dyn.vdi dyn.raw
+
+# Caller-supplied UUIDs: stored in VirtualBox's layout (first three fields
+# little-endian) at 0x188 (image) and 0x198 (modification); the same
+# options give the same bytes; a bad UUID is refused and makes no file.
+uuids="image_uuid=01234567-89ab-cdef-0123-456789abcdef,modification_uuid=fedcba98-7654-3210-8899-aabbccddeeff"
+run qbi create -q -f vdi -o "$uuids" u1.vdi 8M
+run qbi create -q -f vdi -o "$uuids" u2.vdi 8M
+same_content u1.vdi u2.vdi
+got=$(od -An -tx1 -j $((0x188)) -N 32 u1.vdi | tr -d ' \n')
+[ "$got" = "67452301ab89efcd0123456789abcdef98badcfe547610328899aabbccddeeff" ] ||
+    fail "UUID bytes in the header: $got"
+run "$QEMU_IMG" check -f vdi u1.vdi
+run qbi create -q -f vdi u3.vdi 8M
+cmp -s u1.vdi u3.vdi && fail "an image without UUID options has the caller's UUIDs"
+run_fails qbi create -q -f vdi -o image_uuid=0123-not-a-uuid bad.vdi 8M
+grep -q "UUID" run.err || fail "bad UUID: $(cat run.err)"
+[ ! -e bad.vdi ] || fail "a refused create left bad.vdi behind"
 echo "301: OK"
