@@ -499,6 +499,11 @@ static int bdrv_open_snapshot(BlockDriverState **pbs, const char *filename, cons
         return ret;
     }
     top->backing = base;
+    /*
+     * The overlay is marked, so that snapshot operations know that the node
+     * they were given is not the image (see bdrv_snapshot_list).
+     */
+    top->open_flags |= BDRV_O_SNAPSHOT;
     snprintf(top->full_backing_filename, sizeof(top->full_backing_filename), "%s", backing);
     *pbs = top;
     return 0;
@@ -1000,6 +1005,124 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *e
     }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_check(bs, res, fix, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Internal snapshots                                                  */
+
+void bdrv_snapshot_list_free(BdrvSnapshotInfo *list, int count)
+{
+    for (int i = 0; list && i < count; i++) {
+        free(list[i].id);
+        free(list[i].name);
+    }
+    free(list);
+}
+
+/*
+ * The checks every operation that changes snapshots shares: a driver that
+ * has them, not the temporary overlay of snapshot mode (whatever it took
+ * would vanish at close, and what it would apply is not its own), and a
+ * writable node. @has_cb: the driver has the callback.
+ */
+static int snapshot_check_writable(BlockDriverState *bs, bool has_cb, const char *what,
+                                   BdrvError *err)
+{
+    if (bs->open_flags & BDRV_O_SNAPSHOT) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': cannot %s an internal snapshot while the "
+                              "image is opened in snapshot mode (its writes go to a temporary "
+                              "overlay)", bs->backing ? bs->backing->filename : bs->filename,
+                              what);
+    }
+    if (!has_cb) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format does not support internal "
+                              "snapshots", bs->filename, bs->drv->format_name);
+    }
+    if (bs->read_only) {
+        return bdrv_error_set(err, -EROFS, "'%s' is opened read-only: cannot %s a snapshot",
+                              bs->filename, what);
+    }
+    return 0;
+}
+
+int bdrv_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count,
+                       BdrvError *err)
+{
+    int ret;
+
+    *list = NULL;
+    *count = 0;
+    /* In snapshot mode the image itself is the overlay's backing node. */
+    if ((bs->open_flags & BDRV_O_SNAPSHOT) && bs->backing) {
+        bs = bs->backing;
+    }
+    if (!bs->drv->bdrv_snapshot_list) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format does not support internal "
+                              "snapshots", bs->filename, bs->drv->format_name);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_snapshot_list(bs, list, count);
+    DRV_UNLOCK(bs);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "'%s': could not list the snapshots: %s", bs->filename,
+                              strerror(-ret));
+    }
+    return 0;
+}
+
+int bdrv_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err)
+{
+    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_create != NULL,
+                                      "create", err);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!name) {
+        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot name", bs->filename);
+    }
+    if (strlen(name) > BDRV_SNAPSHOT_NAME_MAX) {
+        return bdrv_error_set(err, -EINVAL, "'%s': snapshot name is %zu bytes long, at most %d "
+                              "are allowed", bs->filename, strlen(name), BDRV_SNAPSHOT_NAME_MAX);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_snapshot_create(bs, name, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+int bdrv_snapshot_goto(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
+{
+    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_goto != NULL,
+                                      "apply", err);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!id_or_name) {
+        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot id or name", bs->filename);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_snapshot_goto(bs, id_or_name, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
+{
+    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_delete != NULL,
+                                      "delete", err);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (!id_or_name) {
+        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot id or name", bs->filename);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_snapshot_delete(bs, id_or_name, err);
     DRV_UNLOCK(bs);
     return ret;
 }
