@@ -315,6 +315,27 @@ typedef struct QBlockCheckResult {
     uint64_t reserved[16];
 } QBlockCheckResult;
 
+/* ---- internal snapshots (qb_snapshot_list) ---- */
+
+/* icount of a snapshot that records none (every snapshot not taken under record/replay). */
+#define QB_SNAPSHOT_NO_ICOUNT  UINT64_MAX
+
+/*
+ * One internal snapshot of an image, as qemu-img snapshot -l lists it. The
+ * strings belong to the list they came in (qb_snapshot_list_free).
+ */
+typedef struct QBlockSnapshotInfo {
+    const char *id;             /* the id the image records ("1", "2" ...), unique */
+    const char *name;           /* the name ("tag"); may be "" and may repeat */
+    uint64_t vm_state_size;     /* bytes of saved VM state; 0 for a disk-only snapshot */
+    uint64_t virt_size;         /* virtual size of the image when it was taken, bytes */
+    int64_t date_sec;           /* wall clock when it was taken: Unix time ... */
+    uint32_t date_nsec;         /* ... and nanoseconds */
+    uint64_t vm_clock_nsec;     /* guest clock when it was taken, ns (0 without a VM) */
+    uint64_t icount;            /* instruction count, or QB_SNAPSHOT_NO_ICOUNT */
+    uint64_t reserved[24];
+} QBlockSnapshotInfo;
+
 #ifdef __cplusplus
 }
 #endif
