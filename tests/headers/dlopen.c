@@ -65,6 +65,11 @@ int main(int argc, char **argv)
     __typeof__(&qb_fmttype2str) p_fmttype2str;
     __typeof__(&qb_check) p_check;
     __typeof__(&qb_truncate) p_truncate;
+    __typeof__(&qb_snapshot_list) p_snapshot_list;
+    __typeof__(&qb_snapshot_list_free) p_snapshot_list_free;
+    __typeof__(&qb_snapshot_create) p_snapshot_create;
+    __typeof__(&qb_snapshot_apply) p_snapshot_apply;
+    __typeof__(&qb_snapshot_delete) p_snapshot_delete;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -105,6 +110,11 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_fmttype2str, p_fmttype2str);
     RESOLVE(h, qb_check, p_check);
     RESOLVE(h, qb_truncate, p_truncate);
+    RESOLVE(h, qb_snapshot_list, p_snapshot_list);
+    RESOLVE(h, qb_snapshot_list_free, p_snapshot_list_free);
+    RESOLVE(h, qb_snapshot_create, p_snapshot_create);
+    RESOLVE(h, qb_snapshot_apply, p_snapshot_apply);
+    RESOLVE(h, qb_snapshot_delete, p_snapshot_delete);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");
