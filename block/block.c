@@ -1021,22 +1021,26 @@ void bdrv_snapshot_list_free(BdrvSnapshotInfo *list, int count)
     free(list);
 }
 
+typedef int (*SnapshotChangeFn)(BlockDriverState *bs, const char *arg, BdrvError *err);
+
 /*
- * The checks every operation that changes snapshots shares: a driver that
- * has them, not the temporary overlay of snapshot mode (whatever it took
- * would vanish at close, and what it would apply is not its own), and a
- * writable node. @has_cb: the driver has the callback.
+ * Create, goto and delete: the checks they share, then @fn under the node's
+ * lock. Refused: the temporary overlay of snapshot mode (whatever it took
+ * would vanish at close, and what it would apply is not its own), a driver
+ * without snapshots, a read-only node, a NULL @arg.
  */
-static int snapshot_check_writable(BlockDriverState *bs, bool has_cb, const char *what,
-                                   BdrvError *err)
+static int snapshot_change(BlockDriverState *bs, SnapshotChangeFn fn, const char *what,
+                           const char *arg, BdrvError *err)
 {
+    int ret;
+
     if (bs->open_flags & BDRV_O_SNAPSHOT) {
         return bdrv_error_set(err, -ENOTSUP, "'%s': cannot %s an internal snapshot while the "
                               "image is opened in snapshot mode (its writes go to a temporary "
                               "overlay)", bs->backing ? bs->backing->filename : bs->filename,
                               what);
     }
-    if (!has_cb) {
+    if (!fn) {
         return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format does not support internal "
                               "snapshots", bs->filename, bs->drv->format_name);
     }
@@ -1044,7 +1048,13 @@ static int snapshot_check_writable(BlockDriverState *bs, bool has_cb, const char
         return bdrv_error_set(err, -EROFS, "'%s' is opened read-only: cannot %s a snapshot",
                               bs->filename, what);
     }
-    return 0;
+    if (!arg) {
+        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot to %s", bs->filename, what);
+    }
+    DRV_LOCK(bs);
+    ret = fn(bs, arg, err);
+    DRV_UNLOCK(bs);
+    return ret;
 }
 
 int bdrv_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count,
@@ -1074,55 +1084,19 @@ int bdrv_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count
 
 int bdrv_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err)
 {
-    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_create != NULL,
-                                      "create", err);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (!name) {
-        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot name", bs->filename);
-    }
-    if (strlen(name) > BDRV_SNAPSHOT_NAME_MAX) {
+    if (name && strlen(name) > BDRV_SNAPSHOT_NAME_MAX) {
         return bdrv_error_set(err, -EINVAL, "'%s': snapshot name is %zu bytes long, at most %d "
                               "are allowed", bs->filename, strlen(name), BDRV_SNAPSHOT_NAME_MAX);
     }
-    DRV_LOCK(bs);
-    ret = bs->drv->bdrv_snapshot_create(bs, name, err);
-    DRV_UNLOCK(bs);
-    return ret;
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_create, "create", name, err);
 }
 
 int bdrv_snapshot_goto(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
 {
-    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_goto != NULL,
-                                      "apply", err);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (!id_or_name) {
-        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot id or name", bs->filename);
-    }
-    DRV_LOCK(bs);
-    ret = bs->drv->bdrv_snapshot_goto(bs, id_or_name, err);
-    DRV_UNLOCK(bs);
-    return ret;
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_goto, "apply", id_or_name, err);
 }
 
 int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
 {
-    int ret = snapshot_check_writable(bs, bs->drv->bdrv_snapshot_delete != NULL,
-                                      "delete", err);
-
-    if (ret < 0) {
-        return ret;
-    }
-    if (!id_or_name) {
-        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot id or name", bs->filename);
-    }
-    DRV_LOCK(bs);
-    ret = bs->drv->bdrv_snapshot_delete(bs, id_or_name, err);
-    DRV_UNLOCK(bs);
-    return ret;
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_delete, "delete", id_or_name, err);
 }

@@ -18,27 +18,6 @@
         } \
     } while (0)
 
-/* Creates an image of format @type and @size bytes through the library. */
-static void create_img(QBroker *b, const char *path, enum QBlockFmtType type, uint64_t size)
-{
-    QBlockState *qbs = NULL;
-    QBlockProtInfo loc = qbt_loc(path);
-    QBlockFmtInfo fmt;
-    int ret;
-
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = type;
-    /* Every format's options start with virt_size. */
-    fmt.fmt_op.o_qcow2.virt_size = size;
-    if (type != QB_FMT_QCOW2) {
-        fmt.fmt_op.o_raw.virt_size = size;
-    }
-    ck_assert_int_eq(qb_state_new(b, &qbs), 0);
-    ret = qb_create(b, qbs, &loc, &fmt, 0);
-    ck_assert_msg(ret == 0, "qb_create %s: %d %s", path, ret, qbt_msg(b));
-    qb_state_delete(b, &qbs);
-}
-
 /* Opens @path (format probed) into a new state. */
 static QBlockState *open_img(QBroker *b, const char *path, int flag)
 {
@@ -50,6 +29,16 @@ static QBlockState *open_img(QBroker *b, const char *path, int flag)
     ret = qb_open(b, qbs, &loc, NULL, flag);
     ck_assert_msg(ret == 0, "qb_open %s: %d %s", path, ret, qbt_msg(b));
     return qbs;
+}
+
+/* A new broker, and a new qcow2 image @name of @size bytes opened with @flag. */
+static QBlockState *fresh_qcow2(QBroker **b, char *path, const char *name, uint64_t size,
+                                int flag)
+{
+    qbt_path(path, PATH_MAX, name);
+    ck_assert_int_eq(qb_broker_new(b), 0);
+    qbt_create_fmt(*b, path, QB_FMT_QCOW2, size);
+    return open_img(*b, path, flag);
 }
 
 static void fill(QBroker *b, QBlockState *qbs, uint64_t off, size_t len, uint8_t byte)
@@ -105,10 +94,7 @@ START_TEST(snapshot_argument_errors)
     QBlockSnapshotInfo *list = (QBlockSnapshotInfo *)1;
     int count = -1;
 
-    qbt_path(path, sizeof(path), "args.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
+    qbs = fresh_qcow2(&b, path, "args.qcow2", MIB, LIBQBLOCK_O_RDWR);
     ck_assert_int_eq(qb_state_new(b, &closed), 0);
 
     /* No broker: nothing to report to, but no crash. */
@@ -190,7 +176,7 @@ START_TEST(snapshot_formats_without_snapshots_not_supported)
         int count = 7;
 
         qbt_path(path, sizeof(path), fmts[i].file);
-        create_img(b, path, fmts[i].type, MIB);
+        qbt_create_fmt(b, path, fmts[i].type, MIB);
         qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
         snprintf(needle, sizeof(needle), "the %s format", fmts[i].name);
         EXPECT_FAIL(b, qb_snapshot_list(b, qbs, &list, &count), QB_ERR_NOT_SUPPORTED, needle);
@@ -215,10 +201,7 @@ START_TEST(snapshot_create_list_apply_delete_round_trip)
     int count = 0;
     time_t t0, t1;
 
-    qbt_path(path, sizeof(path), "rt.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, 8 * MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
+    qbs = fresh_qcow2(&b, path, "rt.qcow2", 8 * MIB, LIBQBLOCK_O_RDWR);
 
     /* A fresh image has no snapshots: an empty list, not an error. */
     ck_assert_msg(qb_snapshot_list(b, qbs, &list, &count) == 0, "list: %s", qbt_msg(b));
@@ -306,10 +289,7 @@ START_TEST(snapshot_names_ids_and_duplicates)
     QBlockSnapshotInfo *list = NULL;
     int count = 0;
 
-    qbt_path(path, sizeof(path), "names.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, 2 * MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
+    qbs = fresh_qcow2(&b, path, "names.qcow2", 2 * MIB, LIBQBLOCK_O_RDWR);
 
     /* id 1 "x" holds 0x01, id 2 "1" holds 0x02, id 3 "x" again 0x03, id 4 "" 0x04. */
     fill(b, qbs, 0, 65536, 0x01);
@@ -367,10 +347,7 @@ START_TEST(snapshot_apply_restores_virtual_size)
     QBroker *b = NULL;
     QBlockState *qbs;
 
-    qbt_path(path, sizeof(path), "size.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
+    qbs = fresh_qcow2(&b, path, "size.qcow2", MIB, LIBQBLOCK_O_RDWR);
     fill(b, qbs, 0, MIB, 0x61);
     ck_assert_int_eq(qb_snapshot_create(b, qbs, "small"), 0);
     ck_assert_msg(qb_truncate(b, qbs, 3 * MIB) == 0, "grow: %s", qbt_msg(b));
@@ -405,10 +382,7 @@ START_TEST(snapshot_mode_lists_image_and_refuses_changes)
     QBlockSnapshotInfo *list = NULL;
     int count = 0;
 
-    qbt_path(path, sizeof(path), "mode.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR);
+    qbs = fresh_qcow2(&b, path, "mode.qcow2", MIB, LIBQBLOCK_O_RDWR);
     fill(b, qbs, 0, 65536, 0x71);
     ck_assert_int_eq(qb_snapshot_create(b, qbs, "kept"), 0);
     fill(b, qbs, 0, 65536, 0x72);
@@ -481,10 +455,7 @@ START_TEST(snapshot_create_while_another_thread_writes)
     Writer w;
     int count = 0, n = qbt_quick() ? 3 : 10;
 
-    qbt_path(path, sizeof(path), "thr.qcow2");
-    ck_assert_int_eq(qb_broker_new(&b), 0);
-    create_img(b, path, QB_FMT_QCOW2, 4 * MIB);
-    qbs = open_img(b, path, LIBQBLOCK_O_RDWR | LIBQBLOCK_O_CACHE_WB);
+    qbs = fresh_qcow2(&b, path, "thr.qcow2", 4 * MIB, LIBQBLOCK_O_RDWR | LIBQBLOCK_O_CACHE_WB);
     w.qbs = qbs;
     w.rounds = qbt_quick() ? 50 : 200;
     w.failed = 0;
