@@ -282,8 +282,9 @@ LIBQBLOCK_EXPORT void qb_snapshot_list_free(QBroker *broker, QBlockSnapshotInfo 
  * opened with LIBQBLOCK_O_RDWR (QB_ERR_READ_ONLY otherwise). Returns 0,
  * QB_ERR_INVALID_PARAM (NULL pointers, state not open, name too long),
  * QB_ERR_NOT_SUPPORTED (format without snapshots, snapshot mode),
- * QB_ERR_READ_ONLY, QB_ERR_INVALID_IMAGE (the image was found corrupt),
- * QB_ERR_INTERNAL_ERR (I/O failure, too many snapshots; see the errno).
+ * QB_ERR_READ_ONLY, QB_ERR_INVALID_IMAGE (corrupt metadata found on the
+ * way), QB_ERR_INTERNAL_ERR (I/O failure, an image already found corrupt
+ * in this session, too many snapshots: see the errno), QB_ERR_MEM_ERR.
  */
 LIBQBLOCK_EXPORT int qb_snapshot_create(QBroker *broker, QBlockState *qbs, const char *name);
 
