@@ -162,6 +162,7 @@ snapshot_round() {
     clean_check img.qcow2 "$name: after qblock-img -a theirs1"
     run qbi snapshot -a 1 img.qcow2
     same_as_raw img.qcow2 ours1.raw "$name: qblock-img -a 1"
+    clean_check img.qcow2 "$name: after qblock-img -a 1"
     run qbi snapshot -a 3 img.qcow2
     same_as_raw img.qcow2 empty.raw "$name: qblock-img -a 3"
     clean_check img.qcow2 "$name: after qblock-img -a 3"
