@@ -499,6 +499,11 @@ static int bdrv_open_snapshot(BlockDriverState **pbs, const char *filename, cons
         return ret;
     }
     top->backing = base;
+    /*
+     * The overlay is marked, so that snapshot operations know that the node
+     * they were given is not the image (see bdrv_snapshot_list).
+     */
+    top->open_flags |= BDRV_O_SNAPSHOT;
     snprintf(top->full_backing_filename, sizeof(top->full_backing_filename), "%s", backing);
     *pbs = top;
     return 0;
@@ -1119,4 +1124,96 @@ int bdrv_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *e
     ret = bs->drv->bdrv_check(bs, res, fix, err);
     DRV_UNLOCK(bs);
     return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Internal snapshots                                                  */
+
+void bdrv_snapshot_list_free(BdrvSnapshotInfo *list, int count)
+{
+    for (int i = 0; list && i < count; i++) {
+        free(list[i].id);
+        free(list[i].name);
+    }
+    free(list);
+}
+
+typedef int (*SnapshotChangeFn)(BlockDriverState *bs, const char *arg, BdrvError *err);
+
+/*
+ * Create, goto and delete: the checks they share, then @fn under the node's
+ * lock. Refused: the temporary overlay of snapshot mode (whatever it took
+ * would vanish at close, and what it would apply is not its own), a driver
+ * without snapshots, a read-only node, a NULL @arg.
+ */
+static int snapshot_change(BlockDriverState *bs, SnapshotChangeFn fn, const char *what,
+                           const char *arg, BdrvError *err)
+{
+    int ret;
+
+    if (bs->open_flags & BDRV_O_SNAPSHOT) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': cannot %s an internal snapshot while the "
+                              "image is opened in snapshot mode (its writes go to a temporary "
+                              "overlay)", bs->backing ? bs->backing->filename : bs->filename,
+                              what);
+    }
+    if (!fn) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format does not support internal "
+                              "snapshots", bs->filename, bs->drv->format_name);
+    }
+    if (bs->read_only) {
+        return bdrv_error_set(err, -EROFS, "'%s' is opened read-only: cannot %s a snapshot",
+                              bs->filename, what);
+    }
+    if (!arg) {
+        return bdrv_error_set(err, -EINVAL, "'%s': no snapshot to %s", bs->filename, what);
+    }
+    DRV_LOCK(bs);
+    ret = fn(bs, arg, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+int bdrv_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count,
+                       BdrvError *err)
+{
+    int ret;
+
+    *list = NULL;
+    *count = 0;
+    /* In snapshot mode the image itself is the overlay's backing node. */
+    if ((bs->open_flags & BDRV_O_SNAPSHOT) && bs->backing) {
+        bs = bs->backing;
+    }
+    if (!bs->drv->bdrv_snapshot_list) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format does not support internal "
+                              "snapshots", bs->filename, bs->drv->format_name);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_snapshot_list(bs, list, count);
+    DRV_UNLOCK(bs);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "'%s': could not list the snapshots: %s", bs->filename,
+                              strerror(-ret));
+    }
+    return 0;
+}
+
+int bdrv_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err)
+{
+    if (name && strlen(name) > BDRV_SNAPSHOT_NAME_MAX) {
+        return bdrv_error_set(err, -EINVAL, "'%s': snapshot name is %zu bytes long, at most %d "
+                              "are allowed", bs->filename, strlen(name), BDRV_SNAPSHOT_NAME_MAX);
+    }
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_create, "create", name, err);
+}
+
+int bdrv_snapshot_goto(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
+{
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_goto, "apply", id_or_name, err);
+}
+
+int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError *err)
+{
+    return snapshot_change(bs, bs->drv->bdrv_snapshot_delete, "delete", id_or_name, err);
 }

@@ -391,10 +391,10 @@ static int find_snapshot(BlockDriverState *bs, const char *id_or_name)
     return -1;
 }
 
-int qcow2_snapshot_list(BlockDriverState *bs, Qcow2SnapshotInfo **out, int *count)
+int qcow2_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **out, int *count)
 {
     BDRVQcow2State *s = bs->opaque;
-    Qcow2SnapshotInfo *v;
+    BdrvSnapshotInfo *v;
 
     *out = NULL;
     *count = 0;
@@ -407,13 +407,18 @@ int qcow2_snapshot_list(BlockDriverState *bs, Qcow2SnapshotInfo **out, int *coun
     }
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
         const Qcow2Snapshot *sn = &s->snapshots[i];
-        snprintf(v[i].id, sizeof(v[i].id), "%s", sn->id_str);
-        snprintf(v[i].name, sizeof(v[i].name), "%s", sn->name);
+        v[i].id = strdup(sn->id_str);
+        v[i].name = strdup(sn->name);
+        if (!v[i].id || !v[i].name) {
+            bdrv_snapshot_list_free(v, (int)i + 1);
+            return -ENOMEM;
+        }
         v[i].vm_state_size = sn->vm_state_size;
         v[i].disk_size = sn->disk_size;
         v[i].date_sec = sn->date_sec;
         v[i].date_nsec = sn->date_nsec;
         v[i].vm_clock_nsec = sn->vm_clock_nsec;
+        v[i].icount = sn->icount;
     }
     *out = v;
     *count = (int)s->nb_snapshots;
@@ -447,12 +452,12 @@ int qcow2_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err
     if (s->corrupt) {
         return bdrv_error_set(err, -EIO, "'%s' was found corrupt", bs->filename);
     }
-    if (!name || !*name || strlen(name) > 65535) {
+    /*
+     * As in QEMU, a name may be empty or repeat another snapshot's: only
+     * ids are unique, and this one is new. The length field is 16 bits.
+     */
+    if (!name || strlen(name) > 65535) {
         return bdrv_error_set(err, -EINVAL, "'%s': invalid snapshot name", bs->filename);
-    }
-    if (find_snapshot(bs, name) >= 0) {
-        return bdrv_error_set(err, -EEXIST, "'%s': a snapshot named '%s' already exists",
-                              bs->filename, name);
     }
     if (s->nb_snapshots >= QCOW2_MAX_SNAPSHOTS) {
         return bdrv_error_set(err, -EFBIG, "'%s': too many snapshots", bs->filename);

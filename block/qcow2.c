@@ -1597,4 +1597,8 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_get_info = qcow2_get_info,
     .bdrv_check = qcow2_check_cb,
     .bdrv_get_specific_info = qcow2_get_specific_info,
+    .bdrv_snapshot_list = qcow2_snapshot_list,
+    .bdrv_snapshot_create = qcow2_snapshot_create,
+    .bdrv_snapshot_goto = qcow2_snapshot_goto,
+    .bdrv_snapshot_delete = qcow2_snapshot_delete,
 };

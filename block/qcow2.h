@@ -458,22 +458,11 @@ HIDDEN int qcow2_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *inf
 HIDDEN void qcow2_free_snapshots(BlockDriverState *bs);
 
 /*
- * Internal snapshots. These are the entry points the generic layer can
- * call once BlockDriver gains snapshot callbacks; the white-box tests use
- * them directly.
+ * Internal snapshots: the driver's snapshot callbacks (the generic layer's
+ * checks come first); the white-box tests call them directly too.
  */
-typedef struct Qcow2SnapshotInfo {
-    char id[128];
-    char name[256];
-    uint64_t vm_state_size;
-    uint64_t disk_size;
-    uint32_t date_sec;
-    uint32_t date_nsec;
-    uint64_t vm_clock_nsec;
-} Qcow2SnapshotInfo;
-
-/* The snapshot list; *out is malloc'ed (free it), *count entries. */
-HIDDEN int qcow2_snapshot_list(BlockDriverState *bs, Qcow2SnapshotInfo **out, int *count);
+/* The snapshot list; *out is malloc'ed (bdrv_snapshot_list_free), *count entries. */
+HIDDEN int qcow2_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **out, int *count);
 /* Take a snapshot of the active state named @name (id chosen as QEMU does). */
 HIDDEN int qcow2_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err);
 /* Make the snapshot whose id or name is @id_or_name the active state. */

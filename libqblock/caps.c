@@ -99,7 +99,7 @@ int qb_fmt_get_caps(QBroker *broker, enum QBlockFmtType fmt_type, QBlockFmtCaps 
     if ((drv->caps & BDRV_CAP_COMPRESSED_WRITE) || drv->bdrv_pwritev_compressed) {
         f |= QB_CAP_COMPRESSED_WRITE;
     }
-    if (drv->caps & BDRV_CAP_INTERNAL_SNAPSHOTS) {
+    if ((drv->caps & BDRV_CAP_INTERNAL_SNAPSHOTS) || drv->bdrv_snapshot_create) {
         f |= QB_CAP_INTERNAL_SNAPSHOTS;
     }
     if (drv->bdrv_check) {

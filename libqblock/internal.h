@@ -51,6 +51,13 @@ HIDDEN int qb_code_from_errno(int neg_errno);
 HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, const char *func,
                          const char *filename);
 
+/*
+ * Run a call that must not overlap any write or discard on @qbs (state.c):
+ * waits for those in flight and holds back new ones until the end call.
+ */
+HIDDEN void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req);
+HIDDEN void state_exclusive_end(QBlockState *qbs, QbWriteReq *req);
+
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);
 

@@ -277,6 +277,25 @@ static void write_end(QBlockState *qbs, QbWriteReq *req)
 }
 
 /*
+ * Calls that change the whole image (internal snapshots) run alone among
+ * writes: a request over every byte that rewrites partial sectors conflicts
+ * with any other write or discard, so it waits for those in flight and
+ * holds back new ones until state_exclusive_end.
+ */
+void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req)
+{
+    req->start = 0;
+    req->end = UINT64_MAX;
+    req->rmw = true;
+    write_begin(qbs, req);
+}
+
+void state_exclusive_end(QBlockState *qbs, QbWriteReq *req)
+{
+    write_end(qbs, req);
+}
+
+/*
  * Describe [offset, offset+len) of the image as I/O aligned to the node's
  * request alignment: the caller's buffer in the middle, and one bounce
  * block at each unaligned edge (a single one when both edges fall in the

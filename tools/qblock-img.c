@@ -33,6 +33,7 @@ void print_help(void)
 "  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n"
 "  read [-f fmt] [-P pattern] [-v] [-q] filename offset length\n"
 "  resize [-f fmt] [-q] [--shrink] filename [+ | -]size\n"
+"  snapshot [--object objectdef] [-U] [-q] [-f fmt] [-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
 "  write [-c] [-f fmt] [-P pattern] [-z [-u]] [-q] filename offset length\n"
 "\n"
 "Command parameters:\n"
@@ -71,6 +72,13 @@ void print_help(void)
 "  '-f' first image format\n"
 "  '-F' second image format\n"
 "  '-s' run in Strict mode - fail on different image size or sector allocation\n"
+"\n"
+"Parameters to snapshot subcommand:\n"
+"  'snapshot' is the name of the snapshot to create, apply or delete\n"
+"  '-a' applies a snapshot (revert disk to saved state)\n"
+"  '-c' creates a snapshot\n"
+"  '-d' deletes a snapshot\n"
+"  '-l' lists all snapshots in the given image\n"
 "\n"
 "Parameters to read, write and discard subcommands:\n"
 "  '-P' fills the written range with the pattern byte (default 0xcd), or\n"
@@ -410,6 +418,7 @@ typedef struct ImageFacts {
     char *full_backing;
     const char *backing_fmt;    /* NULL: not recorded */
     QBlockSpecificInfo *specific;/* NULL: the format has none */
+    ImgSnapshots snapshots;     /* internal snapshots (img-snapshot.c) */
 } ImageFacts;
 
 static void facts_free(ImageFacts *f)
@@ -418,6 +427,7 @@ static void facts_free(ImageFacts *f)
     free(f->full_backing);
     /* Its broker is gone with the image's handle; delete needs none. */
     qb_info_image_specific_delete(NULL, &f->specific);
+    img_snapshots_free(&f->snapshots);
     memset(f, 0, sizeof(*f));
 }
 
@@ -451,6 +461,10 @@ static int facts_get(ImgHandle *h, ImageFacts *f)
         if (info->backing_fmt != QB_FMT_NONE) {
             f->backing_fmt = qb_fmttype2str(info->backing_fmt);
         }
+    }
+    if (img_snapshots_get(h, &f->snapshots) < 0) {
+        facts_free(f);
+        return -1;
     }
     return 0;
 }
@@ -488,6 +502,7 @@ static void print_facts_human(const ImageFacts *f)
             printf("backing file format: %s\n", f->backing_fmt);
         }
     }
+    img_snapshots_print_human(&f->snapshots);
     print_specific_human(f->specific);
 }
 
@@ -501,6 +516,10 @@ static void print_facts_json(const ImageFacts *f, const char *indent)
     if (f->backing && f->backing_fmt) {
         KEY("backing-filename-format");
         json_print_string(stdout, f->backing_fmt);
+    }
+    if (f->snapshots.count > 0) {
+        KEY("snapshots");
+        img_snapshots_print_json(&f->snapshots, indent);
     }
     KEY("virtual-size");
     printf("%" PRIu64, f->virt_size);
@@ -670,6 +689,7 @@ static const Command commands[] = {
     { "map", img_map },
     { "read", img_read },
     { "resize", img_resize },
+    { "snapshot", img_snapshot },
     { "write", img_write },
 };
 

@@ -31,6 +31,7 @@ int img_discard(int argc, char **argv);
 int img_bench(int argc, char **argv);
 int img_check(int argc, char **argv);
 int img_resize(int argc, char **argv);
+int img_snapshot(int argc, char **argv);
 
 /* The full help text of the tool (on stdout). */
 void print_help(void);
@@ -160,6 +161,21 @@ int cache_mode_flags(const char *mode);
 
 /* Joins the folder of @base (up to its last '/') with @rel unless @rel is absolute. */
 char *path_combine(const char *base, const char *rel);
+
+/* ---- internal snapshots (img-snapshot.c), for info ---- */
+
+typedef struct ImgSnapshots {
+    QBlockSnapshotInfo *list;   /* NULL when there are none */
+    int count;
+} ImgSnapshots;
+
+/* The snapshots of an open image (none for formats without them); -1 after reporting an error. */
+int img_snapshots_get(ImgHandle *h, ImgSnapshots *out);
+void img_snapshots_free(ImgSnapshots *s);
+/* info's "Snapshot list:" table (nothing when there are none). */
+void img_snapshots_print_human(const ImgSnapshots *s);
+/* The value of info's "snapshots" key, a JSON array; @indent as for the object holding it. */
+void img_snapshots_print_json(const ImgSnapshots *s, const char *indent);
 
 /* ---- progress ---- */
 

@@ -192,6 +192,25 @@ typedef struct BlockDriverInfo {
     bool is_dirty;
 } BlockDriverInfo;
 
+/* ---- internal snapshots ---- */
+
+/* The longest snapshot name create accepts: the longest QEMU's tools make. */
+#define BDRV_SNAPSHOT_NAME_MAX   255
+/* icount of a snapshot that records none (taken outside record/replay). */
+#define BDRV_SNAPSHOT_NO_ICOUNT  UINT64_MAX
+
+/* One internal snapshot, as bdrv_snapshot_list reports it (format-independent). */
+typedef struct BdrvSnapshotInfo {
+    char *id;                  /* the id string the image records ("1", "2" ...) */
+    char *name;                /* the name ("tag"); may be "" */
+    uint64_t vm_state_size;    /* bytes of saved VM state; 0 for a disk-only snapshot */
+    uint64_t disk_size;        /* virtual size when it was taken, bytes */
+    uint32_t date_sec;         /* wall clock when it was taken, Unix time */
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;    /* guest clock when it was taken */
+    uint64_t icount;           /* BDRV_SNAPSHOT_NO_ICOUNT when not recorded */
+} BdrvSnapshotInfo;
+
 /* ---- the generic layer ---- */
 
 HIDDEN const BlockDriver *bdrv_find_format(const char *format_name);
@@ -314,6 +333,26 @@ HIDDEN int bdrv_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info
                                   BdrvError *err);
 /* Free the strings and arrays in @info (per its fmt_type) and zero it. */
 HIDDEN void bdrv_specific_info_clear(QBlockSpecificInfo *info);
+
+/*
+ * Internal snapshots of @bs. list: *list is malloc'ed (free it with
+ * bdrv_snapshot_list_free), *count entries, NULL and 0 when there are
+ * none. create takes a snapshot of the current content named @name
+ * (duplicate names are allowed, as in QEMU; the id is new); goto makes the
+ * snapshot whose id, or failing that whose name, is @id_or_name the
+ * current content (and the image takes its virtual size); delete removes
+ * it. -ENOTSUP for formats without snapshots and in snapshot mode (the
+ * temporary overlay is the top node: list shows the image's snapshots,
+ * the others are refused), -EROFS on a read-only node, -ENOENT for an
+ * unknown snapshot, -EINVAL for a name longer than BDRV_SNAPSHOT_NAME_MAX.
+ * Each sets @err.
+ */
+HIDDEN int bdrv_snapshot_list(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count,
+                              BdrvError *err);
+HIDDEN void bdrv_snapshot_list_free(BdrvSnapshotInfo *list, int count);
+HIDDEN int bdrv_snapshot_create(BlockDriverState *bs, const char *name, BdrvError *err);
+HIDDEN int bdrv_snapshot_goto(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
+HIDDEN int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
 
 /* Probing: the best format driver for the first bytes of a file. */
 HIDDEN const BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,

@@ -153,6 +153,20 @@ struct BlockDriver {
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err);
 
     /*
+     * Internal snapshots; all NULL for formats without them (the generic
+     * layer then answers -ENOTSUP). The generic layer has already refused
+     * read-only nodes (create, goto, delete), names longer than
+     * BDRV_SNAPSHOT_NAME_MAX, and NULL strings. list: a malloc'ed array
+     * (strings malloc'ed too, see bdrv_snapshot_list_free) or NULL when
+     * empty, 0 or -errno. create/goto/delete: 0 or -errno with @err set;
+     * -ENOENT when no snapshot has @id_or_name as its id or name.
+     */
+    int (*bdrv_snapshot_list)(BlockDriverState *bs, BdrvSnapshotInfo **list, int *count);
+    int (*bdrv_snapshot_create)(BlockDriverState *bs, const char *name, BdrvError *err);
+    int (*bdrv_snapshot_goto)(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
+    int (*bdrv_snapshot_delete)(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
+
+    /*
      * Protocols only: take @perm and forbid others what is outside @shared
      * (BLK_PERM_*), failing with -ELOCKED and @err naming the image when
      * another process conflicts. NULL: no locking on this protocol.

@@ -476,9 +476,9 @@ typedef struct QBlockSpecificInfo {
                                                    compressing subformat with plain writes
                                                    (vmdk streamOptimized; there
                                                    qb_write_compressed is not supported) */
-#define QB_CAP_INTERNAL_SNAPSHOTS (1ULL << 9)   /* images with internal snapshots are opened
-                                                   and written with the snapshots kept intact
-                                                   (there is no API to take or apply one yet) */
+#define QB_CAP_INTERNAL_SNAPSHOTS (1ULL << 9)   /* internal snapshots are kept intact and can
+                                                   be listed, taken, applied and deleted
+                                                   (qb_snapshot_*) */
 #define QB_CAP_CHECK              (1ULL << 10)  /* qb_check runs (QB_ERR_NOT_SUPPORTED if not) */
 #define QB_CAP_REPAIR             (1ULL << 11)  /* qb_check with QB_CHECK_FIX_* repairs */
 #define QB_CAP_ZERO_INIT          (1ULL << 12)  /* a new image without a backing file reads as
@@ -524,6 +524,26 @@ typedef struct QBlockOptionDesc {
 
 /* qb_write_zeroes' flags */
 #define QB_WRITE_ZEROES_MAY_UNMAP  0x1   /* the format may release the range's space */
+/* ---- internal snapshots (qb_snapshot_list) ---- */
+
+/* icount of a snapshot that records none (every snapshot not taken under record/replay). */
+#define QB_SNAPSHOT_NO_ICOUNT  UINT64_MAX
+
+/*
+ * One internal snapshot of an image, as qemu-img snapshot -l lists it. The
+ * strings belong to the list they came in (qb_snapshot_list_free).
+ */
+typedef struct QBlockSnapshotInfo {
+    const char *id;             /* the id the image records ("1", "2" ...), unique */
+    const char *name;           /* the name ("tag"); may be "" and may repeat */
+    uint64_t vm_state_size;     /* bytes of saved VM state; 0 for a disk-only snapshot */
+    uint64_t virt_size;         /* virtual size of the image when it was taken, bytes */
+    int64_t date_sec;           /* wall clock when it was taken: Unix time ... */
+    uint32_t date_nsec;         /* ... and nanoseconds */
+    uint64_t vm_clock_nsec;     /* guest clock when it was taken, ns (0 without a VM) */
+    uint64_t icount;            /* instruction count, or QB_SNAPSHOT_NO_ICOUNT */
+    uint64_t reserved[24];
+} QBlockSnapshotInfo;
 
 #ifdef __cplusplus
 }

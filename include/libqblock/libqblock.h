@@ -328,6 +328,72 @@ LIBQBLOCK_EXPORT int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlock
  */
 LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size);
 
+/* ------------------------------------------------------------------ */
+/* Internal snapshots                                                  */
+
+/*
+ * Snapshots stored inside the image file, as qemu-img snapshot and QEMU's
+ * savevm make them (qcow2 is the only format that has them; the others
+ * return QB_ERR_NOT_SUPPORTED). A snapshot has an id, which the library
+ * chooses and which is unique, and a name given by the caller, which may
+ * be empty and may repeat another snapshot's (QEMU allows both). Where a
+ * function takes @id_or_name, a snapshot whose id matches is taken first,
+ * then the first whose name matches, as in qemu-img.
+ *
+ * Threads: these calls must not run concurrently with any other call on the
+ * same state (create, apply and delete wait for writes and discards in
+ * flight through the same state, and make later ones wait, but reads are
+ * not held back). In LIBQBLOCK_O_SNAPSHOT mode the state's writes go to a
+ * temporary overlay: qb_snapshot_list lists the snapshots of the image
+ * under it, and create, apply and delete return QB_ERR_NOT_SUPPORTED.
+ */
+
+/**
+ * qb_snapshot_list: the internal snapshots of the open image, in the order
+ * the image stores them. *@list receives an array of *@count entries
+ * allocated by the library (strings included) and freed with
+ * qb_snapshot_list_free; with no snapshots *@list is NULL and *@count 0.
+ * Works on read-only states. Returns 0, QB_ERR_INVALID_PARAM (NULL
+ * pointers, state not open), QB_ERR_NOT_SUPPORTED (format without
+ * snapshots), QB_ERR_MEM_ERR.
+ */
+LIBQBLOCK_EXPORT int qb_snapshot_list(QBroker *broker, QBlockState *qbs,
+                                      QBlockSnapshotInfo **list, int *count);
+
+/** qb_snapshot_list_free: free a list from qb_snapshot_list and set *@list to NULL; NULL is a no-op. */
+LIBQBLOCK_EXPORT void qb_snapshot_list_free(QBroker *broker, QBlockSnapshotInfo **list);
+
+/**
+ * qb_snapshot_create: take a snapshot of the image's current content,
+ * named @name (0 to 255 bytes; a NUL-terminated string, copied), with a
+ * new id and the current time; it records no VM state. Needs the state
+ * opened with LIBQBLOCK_O_RDWR (QB_ERR_READ_ONLY otherwise). Returns 0,
+ * QB_ERR_INVALID_PARAM (NULL pointers, state not open, name too long),
+ * QB_ERR_NOT_SUPPORTED (format without snapshots, snapshot mode),
+ * QB_ERR_READ_ONLY, QB_ERR_INVALID_IMAGE (corrupt metadata found on the
+ * way), QB_ERR_INTERNAL_ERR (I/O failure, an image already found corrupt
+ * in this session, too many snapshots: see the errno), QB_ERR_MEM_ERR.
+ */
+LIBQBLOCK_EXPORT int qb_snapshot_create(QBroker *broker, QBlockState *qbs, const char *name);
+
+/**
+ * qb_snapshot_apply: make the content of the snapshot @id_or_name the
+ * image's current content (what was written since is dropped; the snapshot
+ * stays). The image takes the virtual size the snapshot was taken at, as
+ * qemu-img snapshot -a does. Needs LIBQBLOCK_O_RDWR. Returns 0,
+ * QB_ERR_INVALID_PARAM (NULL pointers, state not open, no such snapshot:
+ * errno ENOENT), QB_ERR_NOT_SUPPORTED, QB_ERR_READ_ONLY,
+ * QB_ERR_INVALID_IMAGE, QB_ERR_INTERNAL_ERR.
+ */
+LIBQBLOCK_EXPORT int qb_snapshot_apply(QBroker *broker, QBlockState *qbs, const char *id_or_name);
+
+/**
+ * qb_snapshot_delete: remove the snapshot @id_or_name and release the space
+ * only it used. The current content is unchanged. Needs LIBQBLOCK_O_RDWR.
+ * Errors as for qb_snapshot_apply.
+ */
+LIBQBLOCK_EXPORT int qb_snapshot_delete(QBroker *broker, QBlockState *qbs, const char *id_or_name);
+
 #ifdef __cplusplus
 }
 #endif

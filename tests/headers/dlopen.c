@@ -71,6 +71,11 @@ int main(int argc, char **argv)
     __typeof__(&qb_write_compressed) p_write_compressed;
     __typeof__(&qb_fmt_get_caps) p_fmt_get_caps;
     __typeof__(&qb_fmt_get_create_options) p_fmt_get_create_options;
+    __typeof__(&qb_snapshot_list) p_snapshot_list;
+    __typeof__(&qb_snapshot_list_free) p_snapshot_list_free;
+    __typeof__(&qb_snapshot_create) p_snapshot_create;
+    __typeof__(&qb_snapshot_apply) p_snapshot_apply;
+    __typeof__(&qb_snapshot_delete) p_snapshot_delete;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -117,6 +122,11 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_write_compressed, p_write_compressed);
     RESOLVE(h, qb_fmt_get_caps, p_fmt_get_caps);
     RESOLVE(h, qb_fmt_get_create_options, p_fmt_get_create_options);
+    RESOLVE(h, qb_snapshot_list, p_snapshot_list);
+    RESOLVE(h, qb_snapshot_list_free, p_snapshot_list_free);
+    RESOLVE(h, qb_snapshot_create, p_snapshot_create);
+    RESOLVE(h, qb_snapshot_apply, p_snapshot_apply);
+    RESOLVE(h, qb_snapshot_delete, p_snapshot_delete);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");

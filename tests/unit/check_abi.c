@@ -137,6 +137,23 @@ START_TEST(abi_sizeof_specific_info_is_1032)
 }
 END_TEST
 
+START_TEST(abi_sizeof_snapshot_info_is_256)
+{
+    /*
+     * id 8 | name 8 | vm_state_size 8 | virt_size 8 | date_sec 8
+     * | date_nsec 4 + 4 padding | vm_clock_nsec 8 | icount 8 | reserved[24] 192 = 256.
+     */
+    ck_assert_uint_eq(sizeof(QBlockSnapshotInfo), 256);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, name), 8);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, date_sec), 32);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, date_nsec), 40);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, vm_clock_nsec), 48);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, icount), 56);
+    ck_assert_uint_eq(offsetof(QBlockSnapshotInfo, reserved), 64);
+    ck_assert_uint_eq(QB_SNAPSHOT_NO_ICOUNT, UINT64_MAX);
+}
+END_TEST
+
 /* ---- member offsets ---- */
 
 START_TEST(abi_offsetof_prot_info_members)
@@ -513,6 +530,7 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_sizeof_specific_info_is_1032);
     tcase_add_test(tc, abi_sizeof_fmt_caps_is_128);
     tcase_add_test(tc, abi_sizeof_option_desc_is_104);
+    tcase_add_test(tc, abi_sizeof_snapshot_info_is_256);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("offsetof");

@@ -1544,14 +1544,16 @@ START_TEST(qcow2_snapshot_create_goto_delete)
     const char *f = P("s.qcow2");
     BlockDriverState *bs;
     BdrvError err = { 0 };
-    Qcow2SnapshotInfo *list;
+    BdrvSnapshotInfo *list;
     int n;
 
     create_img(f, "size=8M");
     bs = open_img(f, BDRV_O_RDWR);
     write_pattern(bs, 0, 1 << 20, 1);
     ck_assert_int_eq(qcow2_snapshot_create(bs, "before", &err), 0);
-    ck_assert_int_eq(qcow2_snapshot_create(bs, "before", &err), -EEXIST);
+    /* A second snapshot of the same name is allowed, as in QEMU: only ids are unique. */
+    ck_assert_int_eq(qcow2_snapshot_create(bs, "before", &err), 0);
+    ck_assert_int_eq(qcow2_snapshot_delete(bs, "2", &err), 0);
     /* The data clusters are shared now: COPIED is cleared, writes copy. */
     ck_assert_uint_eq(l2_entry(f, 0) & QCOW_OFLAG_COPIED, 0);
     write_pattern(bs, 65536, 65536, 2);
@@ -1562,7 +1564,7 @@ START_TEST(qcow2_snapshot_create_goto_delete)
     ck_assert_str_eq(list[0].id, "1");
     ck_assert_str_eq(list[0].name, "before");
     ck_assert_uint_eq(list[0].disk_size, 8 << 20);
-    free(list);
+    bdrv_snapshot_list_free(list, n);
     bdrv_close(bs);
     assert_clean(f);
     qemu_check_clean(f);

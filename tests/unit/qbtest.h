@@ -301,8 +301,12 @@ static QBT_UNUSED QBlockProtInfo qbt_loc(const char *path)
     return loc;
 }
 
-/* Creates a raw image through the library; the test fails if that fails. */
-static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t size)
+/*
+ * Creates an image of format @type and @size bytes (every other option at
+ * its default) through the library; the test fails if that fails.
+ */
+static QBT_UNUSED void qbt_create_fmt(QBroker *b, const char *path, enum QBlockFmtType type,
+                                      uint64_t size)
 {
     QBlockState *qbs = NULL;
     QBlockProtInfo loc = qbt_loc(path);
@@ -310,12 +314,19 @@ static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t siz
     int ret;
 
     memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_RAW;
+    fmt.fmt_type = type;
+    /* virt_size comes first in every format's options, so one member serves them all. */
     fmt.fmt_op.o_raw.virt_size = size;
     ck_assert_int_eq(qb_state_new(b, &qbs), 0);
     ret = qb_create(b, qbs, &loc, &fmt, 0);
-    ck_assert_msg(ret == 0, "qb_create raw %s: %d %s", path, ret, qbt_msg(b));
+    ck_assert_msg(ret == 0, "qb_create %s (format %d): %d %s", path, (int)type, ret, qbt_msg(b));
     qb_state_delete(b, &qbs);
+}
+
+/* Creates a raw image through the library; the test fails if that fails. */
+static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t size)
+{
+    qbt_create_fmt(b, path, QB_FMT_RAW, size);
 }
 
 /* Opens @path as format @fmt (QB_FMT_NONE: probed) into a new state. */
