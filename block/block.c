@@ -587,6 +587,27 @@ int bdrv_create(const char *format, const char *filename, BdrvOpts *opts, int fl
     return drv->bdrv_create(filename, opts, flags, err);
 }
 
+int bdrv_measure(const char *format, BdrvOpts *opts, BlockDriverState *in_bs,
+                 BlockMeasureInfo *info, BdrvError *err)
+{
+    const BlockDriver *drv = bdrv_find_format(format);
+    int ret;
+
+    memset(info, 0, sizeof(*info));
+    if (!drv) {
+        return unknown_format_error(format, err);
+    }
+    if (!drv->bdrv_measure) {
+        return bdrv_error_set(err, -ENOTSUP, "Block driver '%s' does not support size "
+                              "measurement", format);
+    }
+    ret = bdrv_opts_validate(opts, drv->create_opts, format, err);
+    if (ret < 0) {
+        return ret;
+    }
+    return drv->bdrv_measure(opts, in_bs, info, err);
+}
+
 int bdrv_check_create_opts(const char *format, const BdrvOpts *opts, BdrvError *err)
 {
     const BlockDriver *drv = bdrv_find_format(format);

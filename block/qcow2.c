@@ -1595,6 +1595,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_has_zero_init = qcow2_has_zero_init,
     .bdrv_is_dirty = qcow2_is_dirty,
     .bdrv_get_info = qcow2_get_info,
+    .bdrv_measure = qcow2_measure,
     .bdrv_check = qcow2_check_cb,
     .bdrv_get_specific_info = qcow2_get_specific_info,
     .bdrv_snapshot_list = qcow2_snapshot_list,

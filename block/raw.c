@@ -188,6 +188,26 @@ static int raw_create(const char *filename, BdrvOpts *opts, int flags, BdrvError
     return bdrv_create_file(filename, size, prealloc, flags, err);
 }
 
+/* A raw image is as large as its virtual disk, whatever the data in it. */
+static int raw_measure(BdrvOpts *opts, BlockDriverState *in_bs, BlockMeasureInfo *info,
+                       BdrvError *err)
+{
+    uint64_t size;
+
+    if (in_bs) {
+        int64_t len = bdrv_getlength(in_bs);
+        if (len < 0) {
+            return bdrv_error_set(err, (int)len, "could not get the size of '%s'",
+                                  in_bs->filename);
+        }
+        size = (uint64_t)len;
+    } else {
+        size = ROUND_UP(bdrv_opts_get_size(opts, "size"), BDRV_SECTOR_SIZE);
+    }
+    info->required = info->fully_allocated = size;
+    return 0;
+}
+
 const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(BDRVRawState),
@@ -207,4 +227,5 @@ const BlockDriver bdrv_raw = {
     .bdrv_getlength = raw_getlength,
     .bdrv_truncate = raw_truncate,
     .bdrv_has_zero_init = raw_has_zero_init,
+    .bdrv_measure = raw_measure,
 };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* maint.c: image maintenance through the facade: consistency checks and resizing. */
+/* maint.c: image maintenance through the facade: consistency checks, resizing, measuring. */
 
 #include <errno.h>
 #include <string.h>
@@ -93,5 +93,51 @@ int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size)
     if (ret < 0) {
         return qb_fail_errno(broker, ret, &err, "qb_truncate", qbs->filename);
     }
+    return 0;
+}
+
+int qb_measure(QBroker *broker, const QBlockFmtInfo *fmt, QBlockState *src,
+               QBlockMeasureInfo *info)
+{
+    BdrvError err = { 0 };
+    BlockMeasureInfo m;
+    BdrvOpts opts;
+    const char *fname;
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+
+    if (!fmt || !info) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_measure: NULL %s",
+                       fmt ? "info" : "format");
+    }
+    memset(info, 0, sizeof(*info));
+    fname = qb_fmttype2str(fmt->fmt_type);
+    if (!fname) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_measure: unknown format %d",
+                       (int)fmt->fmt_type);
+    }
+    if (src) {
+        ret = maint_check_open(broker, "qb_measure", src);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    bdrv_opts_init(&opts);
+    ret = qb_fmt_info_to_opts(broker, fmt, &opts);
+    if (ret == 0) {
+        ret = bdrv_measure(fname, &opts, src ? src->bs : NULL, &m, &err);
+        if (ret < 0) {
+            ret = qb_fail_errno(broker, ret, &err, "qb_measure", src ? src->filename : NULL);
+        }
+    }
+    bdrv_opts_free(&opts);
+    if (ret < 0) {
+        return ret;
+    }
+    info->required = m.required;
+    info->fully_allocated = m.fully_allocated;
+    info->bitmaps = m.bitmaps;
+    info->has_bitmaps = m.has_bitmaps;
     return 0;
 }

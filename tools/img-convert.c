@@ -314,17 +314,12 @@ int img_convert(int argc, char **argv)
         case 'c': compress = true; break;
         case 'f': fmt = optarg; break;
         case 'O': out_fmt = optarg; break;
-        case 'o': {
-            size_t old = user_opts ? strlen(user_opts) : 0;
-            char *more = realloc(user_opts, old + strlen(optarg) + 2);
-            if (!more) {
+        case 'o':
+            if (append_options(&user_opts, optarg) < 0) {
                 error_report("out of memory");
                 goto out;
             }
-            user_opts = more;
-            sprintf(user_opts + old, "%s%s", old ? "," : "", optarg);
             break;
-        }
         case 'p': progress = true; break;
         case 'q': quiet = true; break;
         case 'n': skip_create = true; break;

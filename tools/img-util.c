@@ -695,6 +695,22 @@ bool opts_has_help(const OptList *list)
     return false;
 }
 
+int append_options(char **opts, const char *more)
+{
+    size_t old = *opts ? strlen(*opts) : 0;
+    char *s = realloc(*opts, old + 1 + strlen(more) + 1);
+
+    if (!s) {
+        return -ENOMEM;
+    }
+    if (old) {
+        s[old++] = ',';
+    }
+    strcpy(s + old, more);
+    *opts = s;
+    return 0;
+}
+
 int opts_append(char **str, const char *key, const char *value)
 {
     size_t old = *str ? strlen(*str) : 0;

@@ -31,6 +31,7 @@ void print_help(void)
 "  help\n"
 "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n"
 "  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n"
+"  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--object objectdef] [-f fmt] [-U] filename]\n"
 "  read [-f fmt] [-P pattern] [-v] [-q] filename offset length\n"
 "  resize [-f fmt] [-q] [--shrink] filename [+ | -]size\n"
 "  snapshot [--object objectdef] [-U] [-q] [-f fmt] [-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
@@ -107,25 +108,6 @@ static int img_help(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* create                                                              */
 
-/*
- * Appends @more to the -o string being gathered: qemu-img joins repeated -o
- * options with a comma.
- */
-static int append_options(char **opts, const char *more)
-{
-    size_t old = *opts ? strlen(*opts) : 0;
-    char *s = realloc(*opts, old + 1 + strlen(more) + 1);
-
-    if (!s) {
-        return -ENOMEM;
-    }
-    if (old) {
-        s[old++] = ',';
-    }
-    strcpy(s + old, more);
-    *opts = s;
-    return 0;
-}
 
 /* Finds the size of the backing file the new image will use (opened relative to @filename). */
 static int backing_size(const char *filename, const char *backing, const char *backing_fmt,
@@ -687,6 +669,7 @@ static const Command commands[] = {
     { "help", img_help },
     { "info", img_info },
     { "map", img_map },
+    { "measure", img_measure },
     { "read", img_read },
     { "resize", img_resize },
     { "snapshot", img_snapshot },

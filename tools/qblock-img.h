@@ -32,6 +32,7 @@ int img_bench(int argc, char **argv);
 int img_check(int argc, char **argv);
 int img_resize(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
+int img_measure(int argc, char **argv);
 
 /* The full help text of the tool (on stdout). */
 void print_help(void);
@@ -96,6 +97,8 @@ const char *opts_get(const OptList *list, const char *key);
 /* True when the list asks for help ("help" or "?"). */
 bool opts_has_help(const OptList *list);
 /* Appends ",key=value" (or "key=value" to an empty string) with commas in @value doubled. */
+/* Appends @more to the -o string being gathered: qemu-img joins repeated -o with a comma. */
+int append_options(char **opts, const char *more);
 int opts_append(char **str, const char *key, const char *value);
 /*
  * Prints the create options of @fmt for "-o help" as qemu-img lays them out

@@ -187,6 +187,14 @@ typedef struct BdrvCheckResult {
 
 /* ---- generic information ---- */
 
+/* What a new image needs on disk (qemu-img measure); bytes. */
+typedef struct BlockMeasureInfo {
+    uint64_t required;          /* for the data measured, metadata included */
+    uint64_t fully_allocated;   /* with every cluster of the virtual disk allocated */
+    bool has_bitmaps;           /* the target could carry the source's persistent bitmaps */
+    uint64_t bitmaps;           /* their size, when has_bitmaps */
+} BlockMeasureInfo;
+
 typedef struct BlockDriverInfo {
     int cluster_size;      /* 0 when the format has no clusters */
     bool is_dirty;
@@ -248,6 +256,14 @@ HIDDEN int bdrv_create(const char *format, const char *filename, BdrvOpts *opts,
  * Check @opts against @format's create options without changing them; 0
  * when they are valid or when this build has no driver for @format.
  */
+/*
+ * qemu-img measure: the space a new image of @format with create options
+ * @opts (validated here) needs for the content of @in_bs, or, @in_bs NULL,
+ * for an empty image of the options' size. -ENOTSUP for formats that
+ * cannot tell.
+ */
+HIDDEN int bdrv_measure(const char *format, BdrvOpts *opts, BlockDriverState *in_bs,
+                        BlockMeasureInfo *info, BdrvError *err);
 HIDDEN int bdrv_check_create_opts(const char *format, const BdrvOpts *opts, BdrvError *err);
 /* Create the protocol-level file itself (empty, or @size with @prealloc). */
 HIDDEN int bdrv_create_file(const char *filename, uint64_t size, BdrvPrealloc prealloc,

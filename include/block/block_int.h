@@ -96,6 +96,14 @@ struct BlockDriver {
     int (*bdrv_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /*
+     * Space a new image of this format needs (qemu-img measure): for the
+     * data of @in_bs (its whole chain; NULL: an empty image of @opts'
+     * "size"), with the create options @opts (validated, defaults filled).
+     * NULL: the format cannot tell (-ENOTSUP).
+     */
+    int (*bdrv_measure)(BdrvOpts *opts, BlockDriverState *in_bs, BlockMeasureInfo *info,
+                        BdrvError *err);
+    /*
      * Store one cluster compressed: @offset is a multiple of the cluster
      * size (bdrv_get_info) and @qiov holds the whole cluster, or the rest
      * of the image for its last, partial cluster. Data that does not

@@ -324,6 +324,17 @@ typedef struct QBlockCheckResult {
     uint64_t reserved[16];
 } QBlockCheckResult;
 
+/* ---- the space a new image needs (qb_measure) ---- */
+
+typedef struct QBlockMeasureInfo {
+    uint64_t required;         /* bytes for the data measured, metadata included */
+    uint64_t fully_allocated;  /* bytes with every cluster of the virtual disk allocated */
+    uint64_t bitmaps;          /* bytes of the source's persistent bitmaps, with has_bitmaps */
+    bool has_bitmaps;          /* the target could carry the source's bitmaps (qcow2 v3
+                                  from a qcow2 v3 source), as qemu-img reports "bitmaps" */
+    uint64_t reserved[12];
+} QBlockMeasureInfo;
+
 /* ---- format-specific facts about an open image (qb_info_image_specific_get) ---- */
 
 /*

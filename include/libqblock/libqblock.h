@@ -318,6 +318,19 @@ LIBQBLOCK_EXPORT int qb_fmt_get_create_options(QBroker *broker, enum QBlockFmtTy
 LIBQBLOCK_EXPORT int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlockCheckResult *res);
 
 /**
+ * qb_measure: how much space a new image of @fmt (its fmt_type and create
+ * options) needs, as qemu-img measure reports it: for the content of the
+ * open image @src, through its whole backing chain, or, @src NULL, for an
+ * empty image of the options' virt_size. With @src the options' virt_size
+ * is not used. Fills *@info. QB_ERR_NOT_SUPPORTED for formats that cannot
+ * tell (all but qcow2 and raw, as in QEMU 7.2); invalid options are
+ * QB_ERR_INVALID_PARAM. Reads @src, so must not run concurrently with
+ * writes to it.
+ */
+LIBQBLOCK_EXPORT int qb_measure(QBroker *broker, const QBlockFmtInfo *fmt, QBlockState *src,
+                                QBlockMeasureInfo *info);
+
+/**
  * qb_truncate: change the virtual size of the open image to @size bytes
  * (grow or shrink), without preallocation. Needs the state opened with
  * LIBQBLOCK_O_RDWR. The size is passed to the format as given, not rounded:

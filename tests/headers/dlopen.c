@@ -69,6 +69,7 @@ int main(int argc, char **argv)
     __typeof__(&qb_truncate) p_truncate;
     __typeof__(&qb_write_zeroes) p_write_zeroes;
     __typeof__(&qb_write_compressed) p_write_compressed;
+    __typeof__(&qb_measure) p_measure;
     __typeof__(&qb_fmt_get_caps) p_fmt_get_caps;
     __typeof__(&qb_fmt_get_create_options) p_fmt_get_create_options;
     __typeof__(&qb_snapshot_list) p_snapshot_list;
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_truncate, p_truncate);
     RESOLVE(h, qb_write_zeroes, p_write_zeroes);
     RESOLVE(h, qb_write_compressed, p_write_compressed);
+    RESOLVE(h, qb_measure, p_measure);
     RESOLVE(h, qb_fmt_get_caps, p_fmt_get_caps);
     RESOLVE(h, qb_fmt_get_create_options, p_fmt_get_create_options);
     RESOLVE(h, qb_snapshot_list, p_snapshot_list);

@@ -101,6 +101,15 @@ START_TEST(abi_sizeof_check_result_is_192)
 }
 END_TEST
 
+START_TEST(abi_sizeof_measure_info_is_128)
+{
+    /* required, fully_allocated, bitmaps 24 | has_bitmaps 1 + 7 padding | reserved[12] 96. */
+    ck_assert_uint_eq(sizeof(QBlockMeasureInfo), 128);
+    ck_assert_uint_eq(offsetof(QBlockMeasureInfo, has_bitmaps), 24);
+    ck_assert_uint_eq(offsetof(QBlockMeasureInfo, reserved), 32);
+}
+END_TEST
+
 START_TEST(abi_sizeof_specific_info_is_1032)
 {
     /* fmt_type 4 + 4 padding | union of 1024 bytes (reserved[128]) = 1032. */
@@ -527,6 +536,7 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_sizeof_static_info_is_1584);
     tcase_add_test(tc, abi_sizeof_status_info_is_128);
     tcase_add_test(tc, abi_sizeof_check_result_is_192);
+    tcase_add_test(tc, abi_sizeof_measure_info_is_128);
     tcase_add_test(tc, abi_sizeof_specific_info_is_1032);
     tcase_add_test(tc, abi_sizeof_fmt_caps_is_128);
     tcase_add_test(tc, abi_sizeof_option_desc_is_104);

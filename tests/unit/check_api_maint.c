@@ -180,6 +180,59 @@ START_TEST(maint_qcow2_check_leak_repair_and_grow)
 }
 END_TEST
 
+START_TEST(maint_measure)
+{
+    QBroker *b = NULL;
+    QBlockState *qbs = NULL, *closed = NULL;
+    QBlockFmtInfo fmt;
+    QBlockMeasureInfo mi;
+    char path[PATH_MAX];
+    uint8_t buf[4096];
+
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    memset(&fmt, 0, sizeof(fmt));
+    fmt.fmt_type = QB_FMT_QCOW2;
+    fmt.fmt_op.o_qcow2.virt_size = 1ull << 30;
+
+    EXPECT_FAIL(b, qb_measure(NULL, &fmt, NULL, &mi), QB_ERR_INVALID_PARAM, "");
+    EXPECT_FAIL(b, qb_measure(b, NULL, NULL, &mi), QB_ERR_INVALID_PARAM, "NULL");
+    EXPECT_FAIL(b, qb_measure(b, &fmt, NULL, NULL), QB_ERR_INVALID_PARAM, "NULL");
+    fmt.fmt_type = QB_FMT_MAX;
+    EXPECT_FAIL(b, qb_measure(b, &fmt, NULL, &mi), QB_ERR_INVALID_PARAM, "unknown format");
+    fmt.fmt_type = QB_FMT_VMDK;
+    fmt.fmt_op.o_vmdk.virt_size = 1ull << 30;
+    EXPECT_FAIL(b, qb_measure(b, &fmt, NULL, &mi), QB_ERR_NOT_SUPPORTED, "measurement");
+    ck_assert_int_eq(qb_state_new(b, &closed), 0);
+    fmt.fmt_type = QB_FMT_QCOW2;
+    EXPECT_FAIL(b, qb_measure(b, &fmt, closed, &mi), QB_ERR_INVALID_PARAM, "not open");
+    qb_state_delete(b, &closed);
+    fmt.fmt_op.o_qcow2.cluster_size = 3000;
+    EXPECT_FAIL(b, qb_measure(b, &fmt, NULL, &mi), QB_ERR_INVALID_PARAM, "cluster size");
+    fmt.fmt_op.o_qcow2.cluster_size = 0;
+
+    /* 1 GiB, 64 KiB clusters: header, 2 L2 tables... as qemu-img measure counts them. */
+    ck_assert_int_eq(qb_measure(b, &fmt, NULL, &mi), 0);
+    ck_assert_uint_eq(mi.required, 393216);
+    ck_assert_uint_eq(mi.fully_allocated, 1074135040);
+    ck_assert(!mi.has_bitmaps);
+
+    /* A source: one 4 KiB write costs one 64 KiB cluster more than an empty one. */
+    qbt_path(path, sizeof(path), "measure.raw");
+    qbt_create_raw(b, path, 1ull << 30);
+    qbs = qbt_open(b, path, 0, LIBQBLOCK_O_RDWR);
+    memset(buf, 0x5a, sizeof(buf));
+    ck_assert_int_eq(qb_write(b, qbs, buf, sizeof(buf), 123 << 20), (int64_t)sizeof(buf));
+    ck_assert_int_eq(qb_measure(b, &fmt, qbs, &mi), 0);
+    ck_assert_uint_eq(mi.required, 393216 + 65536);
+    ck_assert_uint_eq(mi.fully_allocated, 1074135040);
+    fmt.fmt_type = QB_FMT_RAW;
+    ck_assert_int_eq(qb_measure(b, &fmt, qbs, &mi), 0);
+    ck_assert_uint_eq(mi.required, 1ull << 30);
+    qbt_close(b, &qbs);
+    qb_broker_delete(&b);
+}
+END_TEST
+
 static Suite *maint_suite(void)
 {
     Suite *s = suite_create("api_maint");
@@ -188,6 +241,7 @@ static Suite *maint_suite(void)
     tcase_add_test(tc, maint_argument_errors);
     tcase_add_test(tc, maint_raw_not_supported);
     tcase_add_test(tc, maint_qcow2_check_leak_repair_and_grow);
+    tcase_add_test(tc, maint_measure);
     suite_add_tcase(s, tc);
     return s;
 }
