@@ -591,6 +591,7 @@ int bdrv_measure(const char *format, BdrvOpts *opts, BlockDriverState *in_bs,
                  BlockMeasureInfo *info, BdrvError *err)
 {
     const BlockDriver *drv = bdrv_find_format(format);
+    uint64_t size;
     int ret;
 
     memset(info, 0, sizeof(*info));
@@ -605,7 +606,17 @@ int bdrv_measure(const char *format, BdrvOpts *opts, BlockDriverState *in_bs,
     if (ret < 0) {
         return ret;
     }
-    return drv->bdrv_measure(opts, in_bs, info, err);
+    if (in_bs) {
+        int64_t len = bdrv_getlength(in_bs);
+        if (len < 0) {
+            return bdrv_error_set(err, (int)len, "could not get the size of '%s'",
+                                  in_bs->filename);
+        }
+        size = (uint64_t)len;
+    } else {
+        size = ROUND_UP(bdrv_opts_get_size(opts, "size"), BDRV_SECTOR_SIZE);
+    }
+    return drv->bdrv_measure(opts, in_bs, size, info, err);
 }
 
 int bdrv_check_create_opts(const char *format, const BdrvOpts *opts, BdrvError *err)

@@ -116,30 +116,19 @@ static int bitmaps_size(BlockDriverState *in_bs, uint64_t cs, uint64_t *out, Bdr
     return 0;
 }
 
-int qcow2_measure(BdrvOpts *opts, BlockDriverState *in_bs, BlockMeasureInfo *info,
-                  BdrvError *err)
+int qcow2_measure(BdrvOpts *opts, BlockDriverState *in_bs, uint64_t size,
+                  BlockMeasureInfo *info, BdrvError *err)
 {
     Qcow2CreateParams p;
-    uint64_t size, virtual_size, required = 0;
+    uint64_t virtual_size, required = 0;
     int ret;
 
     ret = qcow2_parse_create_opts(opts, &p, err);
+    if (ret == 0 && in_bs) {
+        ret = qcow2_check_size_fits(&p, size, err);
+    }
     if (ret < 0) {
         return ret;
-    }
-    if (in_bs) {
-        int64_t len = bdrv_getlength(in_bs);
-        if (len < 0) {
-            return bdrv_error_set(err, (int)len, "could not get the size of '%s'",
-                                  in_bs->filename);
-        }
-        size = (uint64_t)len;
-        ret = qcow2_check_size_fits(&p, size, err);
-        if (ret < 0) {
-            return ret;
-        }
-    } else {
-        size = p.size;
     }
     virtual_size = ROUND_UP(size, p.cluster_size);
     if (p.prealloc == BDRV_PREALLOC_FALLOC || p.prealloc == BDRV_PREALLOC_FULL) {

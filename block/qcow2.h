@@ -303,8 +303,8 @@ typedef struct Qcow2CreateParams {
 
 HIDDEN int qcow2_parse_create_opts(BdrvOpts *opts, Qcow2CreateParams *p, BdrvError *err);
 /* ---- qcow2-measure.c ---- */
-HIDDEN int qcow2_measure(BdrvOpts *opts, BlockDriverState *in_bs, BlockMeasureInfo *info,
-                         BdrvError *err);
+HIDDEN int qcow2_measure(BdrvOpts *opts, BlockDriverState *in_bs, uint64_t size,
+                         BlockMeasureInfo *info, BdrvError *err);
 /* -EFBIG (with a message) when @size needs a larger L1 table than QEMU allows. */
 HIDDEN int qcow2_check_size_fits(const Qcow2CreateParams *p, uint64_t size, BdrvError *err);
 

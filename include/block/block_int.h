@@ -96,13 +96,14 @@ struct BlockDriver {
     int (*bdrv_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /*
-     * Space a new image of this format needs (qemu-img measure): for the
-     * data of @in_bs (its whole chain; NULL: an empty image of @opts'
-     * "size"), with the create options @opts (validated, defaults filled).
-     * NULL: the format cannot tell (-ENOTSUP).
+     * Space a new image of this format needs (qemu-img measure), with the
+     * create options @opts (validated, defaults filled), for a virtual
+     * disk of @size bytes holding the data of @in_bs (its whole chain;
+     * NULL: an empty image; @size is then the options' size rounded up to
+     * 512). NULL: the format cannot tell (-ENOTSUP).
      */
-    int (*bdrv_measure)(BdrvOpts *opts, BlockDriverState *in_bs, BlockMeasureInfo *info,
-                        BdrvError *err);
+    int (*bdrv_measure)(BdrvOpts *opts, BlockDriverState *in_bs, uint64_t size,
+                        BlockMeasureInfo *info, BdrvError *err);
     /*
      * Store one cluster compressed: @offset is a multiple of the cluster
      * size (bdrv_get_info) and @qiov holds the whole cluster, or the rest
