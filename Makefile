@@ -75,7 +75,11 @@ UNIT_SRCS   := $(call srcs,tests/unit/check_*.c)
 UNIT_COMMON_SRCS := $(filter-out $(UNIT_SRCS),$(call srcs,tests/unit/*.c))
 HELPER_SRCS := $(call srcs,tests/helpers/*.c)
 PUB_HEADERS := $(call srcs,include/libqblock/*.h)
-MAN_PAGES   := $(call srcs,tools/*.1 docs/*.1)
+# Manual pages, generated (scripts/gen-man.sh) from docs/*.in, the public
+# header's comments and the tool's --help text.
+MAN3_PAGES  := docs/libqblock.3
+MAN1_PAGES  := $(if $(TOOL_SRCS),docs/qblock-img.1)
+MAN_PAGES   := $(MAN3_PAGES) $(MAN1_PAGES)
 
 LIB_OBJS    := $(LIB_SRCS:.c=.o)
 TOOL_OBJS   := $(TOOL_SRCS:.c=.o)
@@ -127,7 +131,16 @@ PROG_LIBS    = -lpthread -lm
 # Building
 
 .PHONY: all
-all: $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PROGS) $(PC_FILE)
+all: $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PROGS) $(PC_FILE) $(MAN_PAGES)
+
+docs/libqblock.3: $(SRCDIR)/docs/libqblock.3.in $(SRCDIR)/include/libqblock/libqblock.h \
+                  $(SRCDIR)/scripts/gen-man.sh
+	@mkdir -p $(@D)
+	$(call quiet,GEN,$@)sh $(SRCDIR)/scripts/gen-man.sh lib $(SRCDIR) >$@.tmp && mv $@.tmp $@
+
+docs/qblock-img.1: $(SRCDIR)/docs/qblock-img.1.in $(TOOL) $(SRCDIR)/scripts/gen-man.sh
+	@mkdir -p $(@D)
+	$(call quiet,GEN,$@)sh $(SRCDIR)/scripts/gen-man.sh tool $(SRCDIR) ./$(TOOL) >$@.tmp && mv $@.tmp $@
 
 # Objects are rebuilt when configure changed the flags.
 $(LIB_OBJS): %.o: %.c config-host.mak
@@ -319,9 +332,11 @@ install: all
 ifneq ($(TOOL_SRCS),)
 	$(call quiet,INSTALL,$(DESTDIR)$(BINDIR)/qblock-img)install -m 0755 $(TOOL_INST) '$(DESTDIR)$(BINDIR)/qblock-img'
 endif
-ifneq ($(MAN_PAGES),)
+	$(Q)install -d '$(DESTDIR)$(MANDIR)/man3'
+	$(call quiet,INSTALL,$(DESTDIR)$(MANDIR)/man3)install -m 0644 $(MAN3_PAGES) '$(DESTDIR)$(MANDIR)/man3/'
+ifneq ($(MAN1_PAGES),)
 	$(Q)install -d '$(DESTDIR)$(MANDIR)/man1'
-	$(call quiet,INSTALL,$(DESTDIR)$(MANDIR)/man1)install -m 0644 $(addprefix $(SRCDIR)/,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man1/'
+	$(call quiet,INSTALL,$(DESTDIR)$(MANDIR)/man1)install -m 0644 $(MAN1_PAGES) '$(DESTDIR)$(MANDIR)/man1/'
 endif
 	$(Q)$(run_ldconfig)
 
@@ -332,7 +347,8 @@ uninstall:
 	$(call quiet,RM,$(DESTDIR)$(INCLUDEDIR)/libqblock)rm -f $(foreach h,$(notdir $(PUB_HEADERS)),'$(DESTDIR)$(INCLUDEDIR)/libqblock/$(h)')
 	$(Q)if test -d '$(DESTDIR)$(INCLUDEDIR)/libqblock'; then rmdir '$(DESTDIR)$(INCLUDEDIR)/libqblock' 2>/dev/null || true; fi
 	$(call quiet,RM,$(DESTDIR)$(BINDIR)/qblock-img)rm -f '$(DESTDIR)$(BINDIR)/qblock-img'
-	$(Q)rm -f $(foreach m,$(notdir $(MAN_PAGES)),'$(DESTDIR)$(MANDIR)/man1/$(m)')
+	$(Q)rm -f $(foreach m,$(notdir $(MAN1_PAGES)),'$(DESTDIR)$(MANDIR)/man1/$(m)') \
+	    $(foreach m,$(notdir $(MAN3_PAGES)),'$(DESTDIR)$(MANDIR)/man3/$(m)')
 	$(Q)$(run_ldconfig)
 
 # ------------------------------------------------------------------
@@ -363,7 +379,7 @@ dist:
 
 clean:
 	$(Q)rm -f $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PC_FILE) $(PC_FILE).tmp \
-	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d)
+	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES)
 	$(Q)for d in block libqblock tools tests; do \
 	    if test -d "$$d"; then find "$$d" -type f \( -name '*.o' -o -name '*.d' \) -exec rm -f {} +; fi; \
 	done

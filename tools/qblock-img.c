@@ -65,6 +65,8 @@ void print_help(void)
 "       unallocated or zero sectors, and the destination image will always be\n"
 "       fully allocated\n"
 "  '--output' takes the format in which the output must be done (human or json)\n"
+"  '-c' indicates that the target image must be compressed (qcow2; vmdk stores\n"
+"       compressed grains in its streamOptimized subformat)\n"
 "  '-n' skips the target volume creation (useful if the volume is created\n"
 "       prior to running convert)\n"
 "  '-U' is accepted for compatibility; images are opened with the usual locks\n"
