@@ -19,15 +19,7 @@ source "$SRCDIR/tests/interop/common.sh"
 require_qemu_img
 require_qemu_io
 
-build_stress() {
-    local cc=${CC:-cc} builddir=${BUILDDIR:-$SRCDIR}
-    command -v "${cc%% *}" >/dev/null 2>&1 || skip "no C compiler ($cc) to build the stress program"
-    # shellcheck disable=SC2086
-    $cc -std=gnu11 -Wall -Wextra ${TEST_CFLAGS:-} -I"$SRCDIR/include" -o "$TEST_DIR/stress" \
-        "$SRCDIR/tests/interop/190-qcow2-stress.c" -L"$builddir" -lqblock ${TEST_LDFLAGS:-} ||
-        fail "could not build tests/interop/190-qcow2-stress.c"
-}
-build_stress
+build_helper STRESS qbstress
 
 # check_status_of FILE: qemu-img check's exit status (0 clean, 3 leaks, 2 corrupt).
 check_status_of() {
@@ -55,7 +47,7 @@ crash() {
     rm -f img.qcow2 mirror.raw
     run qbi create -q -f qcow2 ${opts:+-o "$opts"} "${bargs[@]}" img.qcow2 16M
     run "$QEMU_IMG" convert -O raw img.qcow2 mirror.raw
-    "$TEST_DIR/stress" -s "$seed" -n 100000 -m 200000 -F 20 -d 5 img.qcow2 mirror.raw \
+    "$STRESS" -s "$seed" -n 100000 -m 200000 -F 20 -d 5 img.qcow2 mirror.raw \
         >/dev/null 2>&1 &
     pid=$!
     wait_busy img.qcow2 2000000
@@ -89,7 +81,7 @@ crash "extended L2 over raw" "extended_l2=on" yes 5 0.2
 rm -f lazy.qcow2 mirror.raw
 run qbi create -q -f qcow2 -o lazy_refcounts=on lazy.qcow2 16M
 run "$QEMU_IMG" convert -O raw lazy.qcow2 mirror.raw
-"$TEST_DIR/stress" -s 9 -n 100000 -m 200000 -F 20 lazy.qcow2 mirror.raw >/dev/null 2>&1 &
+"$STRESS" -s 9 -n 100000 -m 200000 -F 20 lazy.qcow2 mirror.raw >/dev/null 2>&1 &
 pid=$!
 wait_busy lazy.qcow2 2000000
 sleep 0.3
