@@ -8,24 +8,29 @@
  * Writer:
  *   qbstress [-s SEED] [-n OPS] [-m MAXLEN] [-F FLUSH_EVERY] [-d DISCARD_PCT]
  *            [-r REOPEN_EVERY] [-f FMT] [-w] [-b BACKING_RAW] [-L LOG]
- *            [-K USEC] IMAGE MIRROR
+ *            [-K USEC [-k OPS]] [-M] IMAGE MIRROR
  *   Seeded random writes (any size and alignment), discards, read-backs,
  *   flushes and reopens through libqblock's public API, each write also
  *   applied to the raw file MIRROR with plain pwrite(2). MIRROR must hold
  *   what IMAGE reads when the run starts (the same size). Every read-back is
  *   compared with MIRROR: exit 0 when all matched, 1 on the first mismatch
- *   or error. The image is opened with LIBQBLOCK_O_CACHE_WB unless -w
+ *   or error. With -M, MIRROR is only read, and the run's mirror is kept in
+ *   memory. The image is opened with LIBQBLOCK_O_CACHE_WB unless -w
  *   (write-through) is given. A discarded byte must read back as before, as
  *   zero, or (with -b) as the backing file's byte at that offset.
  *
  * Crash mode (-L LOG, usually with -K USEC):
  *   Every operation is appended to LOG (one write(2), so that a SIGKILL
  *   never loses a record that was written) before it is issued; after each
- *   successful qb_flush, or qb_close (which flushes), a flush record naming
- *   the number of operations now durable is appended and LOG is fsync'ed.
+ *   successful qb_flush, qb_close (which flushes) or, in write-through mode
+ *   (-w), qb_write (which then flushes before it returns), a flush record
+ *   naming the number of operations now durable is appended and LOG is
+ *   fsync'ed.
  *   The bytes a discard left are logged after it, as read back. -K arms a
  *   timer that delivers SIGKILL USEC microseconds after start (before the
- *   image is opened, so that a kill can also land in open's own repair).
+ *   image is opened, so that a kill can also land in open's own repair);
+ *   with -k the timer is armed only when operation OPS starts, so that the
+ *   kill comes after a known amount of work however slow the machine is.
  *
  * Checker:
  *   qbstress -C LOG [-b BACKING_RAW] START_RAW RESULT_RAW
@@ -153,6 +158,32 @@ static void log_durable(uint64_t done)
     }
 }
 
+/*
+ * The mirror: a raw file changed with pwrite(2), or (-M) a copy of it in
+ * memory, which a crash run uses so that its starting file stays as it is.
+ */
+static int mirror_fd = -1;
+static uint8_t *mirror_mem;
+
+static bool mirror_read(uint8_t *buf, uint64_t len, uint64_t off)
+{
+    if (mirror_mem) {
+        memcpy(buf, mirror_mem + off, len);
+        return true;
+    }
+    return pread(mirror_fd, buf, len, (off_t)off) == (ssize_t)len;
+}
+
+static void mirror_write(const uint8_t *buf, uint64_t len, uint64_t off)
+{
+    if (mirror_mem) {
+        memcpy(mirror_mem + off, buf, len);
+    } else if (pwrite(mirror_fd, buf, len, (off_t)off) != (ssize_t)len) {
+        perror("qbstress: mirror write");
+        exit(1);
+    }
+}
+
 static void image_open(void)
 {
     if (qb_open(broker, qbs, loc, fmt, open_flags) < 0) {
@@ -245,7 +276,7 @@ static bool unflushed_allows(const LogRec *r, const uint8_t *rb, const uint8_t *
 static int check_main(const char *log_path, const char *backing_path, const char *start_path,
                       const char *result_path)
 {
-    uint64_t log_len, size, result_size, backing_size = 0, pos = 0, durable = 0, logged = 0;
+    uint64_t log_len, size, result_size, backing_size = 0, pos = 0, durable = 0, n_ops = 0;
     uint8_t *log = slurp(log_path, &log_len);
     uint8_t *model = slurp(start_path, &size);
     uint8_t *result = slurp(result_path, &result_size);
@@ -267,12 +298,12 @@ static int check_main(const char *log_path, const char *backing_path, const char
         if (r.kind == LOG_FLUSHED) {
             durable = r.op;
         } else if (r.kind == LOG_WRITE || r.kind == LOG_DISCARD) {
-            logged = r.op + 1;
+            n_ops++;   /* reads are not logged: operation numbers have gaps */
         }
     }
     /* Second pass: durable operations build the model, later ones become candidates. */
-    late = calloc(logged - durable + 1, sizeof(*late));
-    late_rb = calloc(logged - durable + 1, sizeof(*late_rb));
+    late = calloc(n_ops + 1, sizeof(*late));
+    late_rb = calloc(n_ops + 1, sizeof(*late_rb));
     if (!late || !late_rb) {
         fprintf(stderr, "qbstress: out of memory\n");
         return 1;
@@ -358,23 +389,24 @@ static void arm_kill(uint64_t usec)
 static void usage(void)
 {
     fprintf(stderr, "usage: qbstress [-s SEED] [-n OPS] [-m MAXLEN] [-F N] [-d PCT] [-r N] [-f FMT] "
-            "[-w] [-b BACKING_RAW] [-L LOG] [-K USEC] IMAGE MIRROR\n"
+            "[-w] [-b BACKING_RAW] [-L LOG] [-K USEC [-k OPS]] [-M] IMAGE MIRROR\n"
             "       qbstress -C LOG [-b BACKING_RAW] START_RAW RESULT_RAW\n");
     exit(1);
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t seed = 1, ops = 1000, maxlen = 1 << 20, kill_usec = 0, backing_size = 0;
+    uint64_t seed = 1, ops = 1000, maxlen = 1 << 20, kill_usec = 0, kill_op = 0, backing_size = 0;
     unsigned flush_every = 50, discard_pct = 0, reopen_every = 0;
     const char *fmt_name = NULL, *log_path = NULL, *backing_path = NULL;
     bool check_mode = false, kill_armed = false;
     uint8_t *buf, *cmpbuf, *backing = NULL;
     uint64_t size;
     struct stat st;
-    int opt, mfd;
+    bool mirror_in_memory = false;
+    int opt;
 
-    while ((opt = getopt(argc, argv, "s:n:m:F:d:r:f:wb:L:K:C:")) != -1) {
+    while ((opt = getopt(argc, argv, "s:n:m:F:d:r:f:wb:L:K:k:MC:")) != -1) {
         switch (opt) {
         case 's': seed = strtoull(optarg, NULL, 0); break;
         case 'n': ops = strtoull(optarg, NULL, 0); break;
@@ -387,6 +419,8 @@ int main(int argc, char **argv)
         case 'b': backing_path = optarg; break;
         case 'L': log_path = optarg; break;
         case 'K': kill_usec = strtoull(optarg, NULL, 0); kill_armed = true; break;
+        case 'k': kill_op = strtoull(optarg, NULL, 0); break;
+        case 'M': mirror_in_memory = true; break;
         case 'C': log_path = optarg; check_mode = true; break;
         default: usage();
         }
@@ -402,12 +436,16 @@ int main(int argc, char **argv)
     }
     rng_state = seed * 0x9E3779B97F4A7C15ull + 1;
 
-    mfd = open(argv[optind + 1], O_RDWR);
-    if (mfd < 0 || fstat(mfd, &st) < 0) {
-        perror("qbstress: mirror");
-        return 1;
+    if (mirror_in_memory) {
+        mirror_mem = slurp(argv[optind + 1], &size);
+    } else {
+        mirror_fd = open(argv[optind + 1], O_RDWR);
+        if (mirror_fd < 0 || fstat(mirror_fd, &st) < 0) {
+            perror("qbstress: mirror");
+            return 1;
+        }
+        size = (uint64_t)st.st_size;
     }
-    size = (uint64_t)st.st_size;
     if (size == 0) {
         fprintf(stderr, "qbstress: empty mirror\n");
         return 1;
@@ -444,7 +482,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "qbstress: out of memory\n");
         return 1;
     }
-    if (kill_armed) {
+    if (kill_armed && kill_op == 0) {
         arm_kill(kill_usec);
     }
     image_open();
@@ -454,6 +492,9 @@ int main(int argc, char **argv)
         uint64_t off;
         unsigned kind = (unsigned)(rnd() % 100);
 
+        if (kill_armed && kill_op != 0 && i == kill_op) {
+            arm_kill(kill_usec);
+        }
         if (len > size) {
             len = size;
         }
@@ -465,7 +506,7 @@ int main(int argc, char **argv)
                 die("discard");
             }
             if (qb_read(broker, qbs, buf, len, off) != (int64_t)len ||
-                pread(mfd, cmpbuf, len, (off_t)off) != (ssize_t)len) {
+                !mirror_read(cmpbuf, len, off)) {
                 die("read after discard");
             }
             for (uint64_t k = 0; k < len; k++) {
@@ -478,10 +519,7 @@ int main(int argc, char **argv)
                 }
             }
             log_append(LOG_READBACK, i, off, len, 0, false, buf);
-            if (pwrite(mfd, buf, len, (off_t)off) != (ssize_t)len) {
-                perror("qbstress: mirror write");
-                return 1;
-            }
+            mirror_write(buf, len, off);
         } else if (kind < 85) {
             uint64_t pattern = rnd();
             bool zeros = rnd() % 8 == 0;   /* zeros are data too */
@@ -493,13 +531,14 @@ int main(int argc, char **argv)
             if (qb_write(broker, qbs, buf, len, off) != (int64_t)len) {
                 die("write");
             }
-            if (pwrite(mfd, buf, len, (off_t)off) != (ssize_t)len) {
-                perror("qbstress: mirror write");
-                return 1;
+            mirror_write(buf, len, off);
+            if (!(open_flags & LIBQBLOCK_O_CACHE_WB)) {
+                /* Write-through: qb_write flushed everything before it returned. */
+                log_durable(i + 1);
             }
         } else {
             if (qb_read(broker, qbs, buf, len, off) != (int64_t)len ||
-                pread(mfd, cmpbuf, len, (off_t)off) != (ssize_t)len) {
+                !mirror_read(cmpbuf, len, off)) {
                 die("read");
             }
             if (memcmp(buf, cmpbuf, len) != 0) {
@@ -540,7 +579,10 @@ int main(int argc, char **argv)
     free(buf);
     free(cmpbuf);
     free(backing);
-    close(mfd);
+    free(mirror_mem);
+    if (mirror_fd >= 0) {
+        close(mirror_fd);
+    }
     if (log_fd >= 0) {
         close(log_fd);
     }
