@@ -17,6 +17,7 @@
 
 source "$SRCDIR/tests/interop/common.sh"
 require_qemu_img
+require_qemu_io
 build_helper STRESS qbstress
 
 have() {
@@ -72,8 +73,12 @@ stress_case() {
     esac
     if [ "$fmt" = cow ]; then
         run qbi compare -q -f cow -F raw "$img" mirror.raw
-        run uml_moo "$img" merged.raw
-        same_content mirror.raw merged.raw
+        if have uml_moo; then
+            run uml_moo "$img" merged.raw
+            same_content mirror.raw merged.raw
+        else
+            note "$name: uml_moo is not installed, the merge is not tried"
+        fi
     else
         "$QEMU_IMG" compare -q -f "$fmt" -F raw "$img" mirror.raw ||
             fail "$name: qemu-img compare finds the image unlike the mirror"
@@ -86,32 +91,27 @@ stress_case() {
     echo "$name: $ops operations, checked and equal to the mirror"
 }
 
-stress_case "qcow2 v2" qcow2 compat=0.10 no 1 1500
-stress_case "qcow2 v3" qcow2 "" no 2 1500
-stress_case "qcow2 extended L2" qcow2 extended_l2=on no 3 1500
-stress_case "qcow2 512-byte clusters" qcow2 cluster_size=512 no 4 1000
-stress_case "qcow2 2M clusters" qcow2 cluster_size=2M no 5 800
-stress_case "qcow2 v3 over raw" qcow2 "" raw 6 1500
-stress_case "qcow2 v2 over raw" qcow2 compat=0.10 raw 7 1000
-stress_case "qed" qed "" no 8 1500
-stress_case "qed over raw" qed cluster_size=16k raw 9 1500
-stress_case "qcow" qcow "" no 10 1500
-stress_case "qcow over raw" qcow "" raw 11 1000
-if have uml_moo; then
-    stress_case "cow" cow "" cow 12 1500
-else
-    note "cow: uml_moo is not installed, not run"
-    echo "cow: 1500 operations, checked and equal to the mirror"
-fi
-stress_case "vdi dynamic" vdi "" no 13 1500
-stress_case "vdi static" vdi static=on no 14 1500
-stress_case "vpc dynamic" vpc subformat=dynamic no 15 1500
-stress_case "vpc fixed" vpc subformat=fixed no 16 1500
-stress_case "vmdk monolithicSparse" vmdk subformat=monolithicSparse no 17 1500
-stress_case "vmdk monolithicFlat" vmdk subformat=monolithicFlat no 18 1500
-stress_case "vmdk twoGbMaxExtentSparse" vmdk subformat=twoGbMaxExtentSparse no 19 1500
-stress_case "vmdk twoGbMaxExtentFlat" vmdk subformat=twoGbMaxExtentFlat no 20 1500
-stress_case "vmdk monolithicSparse over vmdk" vmdk "" vmdk 21 1000
+stress_case "qcow2 v2" qcow2 compat=0.10 no 1 2500
+stress_case "qcow2 v3" qcow2 "" no 2 2500
+stress_case "qcow2 extended L2" qcow2 extended_l2=on no 3 2500
+stress_case "qcow2 512-byte clusters" qcow2 cluster_size=512 no 4 1500
+stress_case "qcow2 2M clusters" qcow2 cluster_size=2M no 5 1000
+stress_case "qcow2 v3 over raw" qcow2 "" raw 6 2500
+stress_case "qcow2 v2 over raw" qcow2 compat=0.10 raw 7 1500
+stress_case "qed" qed "" no 8 2500
+stress_case "qed over raw" qed cluster_size=16k raw 9 2500
+stress_case "qcow" qcow "" no 10 2500
+stress_case "qcow over raw" qcow "" raw 11 1500
+stress_case "cow" cow "" cow 12 2500
+stress_case "vdi dynamic" vdi "" no 13 2500
+stress_case "vdi static" vdi static=on no 14 2500
+stress_case "vpc dynamic" vpc subformat=dynamic no 15 2500
+stress_case "vpc fixed" vpc subformat=fixed no 16 2500
+stress_case "vmdk monolithicSparse" vmdk subformat=monolithicSparse no 17 2500
+stress_case "vmdk monolithicFlat" vmdk subformat=monolithicFlat no 18 2500
+stress_case "vmdk twoGbMaxExtentSparse" vmdk subformat=twoGbMaxExtentSparse no 19 2500
+stress_case "vmdk twoGbMaxExtentFlat" vmdk subformat=twoGbMaxExtentFlat no 20 2500
+stress_case "vmdk monolithicSparse over vmdk" vmdk "" vmdk 21 1500
 
 # streamOptimized: a grain once stored cannot be written again (QEMU's rule
 # too), so random writes are not possible; the refusal must be clean.
