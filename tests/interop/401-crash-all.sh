@@ -17,8 +17,8 @@
 # reach each variant) starts a fresh image of the next variant; before that,
 # `qblock-img check -r leaks` must leave the last image clean for QEMU.
 # A third of the runs open the image write-through, where every completed
-# write must survive, not only the flushed ones. Every run's
-# seed decides its operations, flush interval, cache mode and kill delay.
+# write must survive, not only the flushed ones. Every run's seed decides
+# its operations, flush and reopen intervals, cache mode and kill delay.
 #
 # Environment: QB_CRASH_RUNS=N runs N times per format (default 100 for
 # qcow2 and qed, 12 for every other format; 1000 is the long mode);
@@ -86,7 +86,7 @@ run_status_in() {
 # crash_run FMT OPTS BACKING SEED FRESH: one killed writer and its checks.
 crash_run() {
     local fmt=$1 opts=$2 backing=$3 seed=$4 fresh=$5 img=img.$1 bargs=() sargs=() rc
-    local flush kill wt=() what n replay
+    local flush kill reopen wt=() what n replay
     what="$fmt${opts:+ $opts}${backing:+ over $backing}, seed $seed"
     replay="replay: QB_CRASH_SEED=$base_seed QB_CRASH_FORMATS=$fmt QB_CRASH_RUNS=$((r + 1))"
     if [ "$fresh" = yes ]; then
@@ -119,8 +119,9 @@ crash_run() {
         kill=(-k $((1 + RANDOM % 80)) -K $((RANDOM % 2000)))
     fi
     [ $((RANDOM % 3)) = 0 ] && wt=(-w)
+    reopen=$((10 + RANDOM % 60))   # closes and opens inside the window of the kill
     rc=0
-    { "$STRESS" -s "$seed" -n 10000000 -m 65536 -F $flush -d 5 -r 150 "${wt[@]}" -f "$fmt" \
+    { "$STRESS" -s "$seed" -n 10000000 -m 65536 -F $flush -d 5 -r $reopen "${wt[@]}" -f "$fmt" \
         "${sargs[@]}" -L crash.log "${kill[@]}" -M "$img" "$start" 2>writer.err; } 2>/dev/null || rc=$?
     if [ $rc -ne 137 ]; then
         sed 's/^/    (writer) /' writer.err >&2
