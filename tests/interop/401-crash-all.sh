@@ -209,7 +209,7 @@ for fmt in $formats; do
         # Only these two repair images (VDI and VMDK checks cannot, as in QEMU).
         case $fmt in
             qcow2|qed)
-                if [ $((r % chain)) = $((chain - 1)) ] || [ $r = $((n - 1)) ]; then
+                if [ $((r % chain)) = $((chain - 1)) ] || [ "$r" = $((n - 1)) ]; then
                     repair "$fmt"
                 fi
                 ;;
