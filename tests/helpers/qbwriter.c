@@ -2,7 +2,7 @@
 /* qbwriter: seeded random writes through the public API, checked against a model kept apart. */
 
 /*
- * The interop scripts 201, 202, 211 and 230 use it (`make check` builds it
+ * The interop scripts 201, 211 and 230 use it (`make check` builds it
  * into $BUILDDIR/tests/helpers/qbwriter).
  *   qbwriter write  IMG START_RAW SEED COUNT MAXLEN [FLUSH_EVERY [OUT_RAW]]
  *     writes COUNT times into IMG (opened read-write, probed), printing

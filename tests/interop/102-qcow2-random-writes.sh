@@ -4,7 +4,7 @@
 # geometry and feature this driver writes, with and without backing files,
 # a backing file shorter than the image, and a qcow2 backing file) take
 # thousands of seeded random writes of any size and alignment, discards,
-# flushes and reopens through the public API (190-qcow2-stress.c, which
+# flushes and reopens through the public API (tests/helpers/qbstress.c, which
 # keeps a raw mirror with plain pwrite); then `qemu-img check` finds no
 # errors and no leaks, `qemu-img compare` finds the image equal to the
 # mirror, and `qblock-img map --output=json` equals QEMU's map.
@@ -13,16 +13,7 @@ source "$SRCDIR/tests/interop/common.sh"
 require_qemu_img
 require_qemu_io
 
-# build_stress: compile 190-qcow2-stress.c against the built library.
-build_stress() {
-    local cc=${CC:-cc} builddir=${BUILDDIR:-$SRCDIR}
-    command -v "${cc%% *}" >/dev/null 2>&1 || skip "no C compiler ($cc) to build the stress program"
-    # shellcheck disable=SC2086
-    $cc -std=gnu11 -Wall -Wextra ${TEST_CFLAGS:-} -I"$SRCDIR/include" -o "$TEST_DIR/stress" \
-        "$SRCDIR/tests/interop/190-qcow2-stress.c" -L"$builddir" -lqblock ${TEST_LDFLAGS:-} ||
-        fail "could not build tests/interop/190-qcow2-stress.c"
-}
-build_stress
+build_helper STRESS qbstress
 
 norm_map() {
     sed -E 's/"depth": [0-9]+, "present": false/"depth": 0, "present": false/'
@@ -49,7 +40,7 @@ stress_case() {
     esac
     run qbi create -q -f qcow2 ${opts:+-o "$opts"} "${bargs[@]}" img.qcow2 $size
     run "$QEMU_IMG" convert -O raw img.qcow2 mirror.raw
-    run "$TEST_DIR/stress" -s "$seed" -n "$ops" -m 400000 -F 50 -d 8 -r 700 "$@" img.qcow2 mirror.raw
+    run "$STRESS" -s "$seed" -n "$ops" -m 400000 -F 50 -d 8 -r 700 "$@" img.qcow2 mirror.raw
     "$QEMU_IMG" check img.qcow2 >check.out 2>&1 || {
         sed 's/^/    /' check.out >&2
         fail "$name: qemu-img check reported problems"

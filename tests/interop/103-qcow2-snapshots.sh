@@ -13,15 +13,7 @@ source "$SRCDIR/tests/interop/common.sh"
 require_qemu_img
 require_qemu_io
 
-build_stress() {
-    local cc=${CC:-cc} builddir=${BUILDDIR:-$SRCDIR}
-    command -v "${cc%% *}" >/dev/null 2>&1 || skip "no C compiler ($cc) to build the stress program"
-    # shellcheck disable=SC2086
-    $cc -std=gnu11 -Wall -Wextra ${TEST_CFLAGS:-} -I"$SRCDIR/include" -o "$TEST_DIR/stress" \
-        "$SRCDIR/tests/interop/190-qcow2-stress.c" -L"$builddir" -lqblock ${TEST_LDFLAGS:-} ||
-        fail "could not build tests/interop/190-qcow2-stress.c"
-}
-build_stress
+build_helper STRESS qbstress
 
 clean_check() {
     "$QEMU_IMG" check "$1" >check.out 2>&1 || {
@@ -46,7 +38,7 @@ snap_case() {
     run "$QEMU_IMG" snapshot -c s2 img.qcow2
     run "$QEMU_IMG" convert -O raw img.qcow2 s2.raw
     cp s2.raw mirror.raw
-    run "$TEST_DIR/stress" -s "$seed" -n 1500 -m 300000 -F 60 -d 8 -r 500 img.qcow2 mirror.raw
+    run "$STRESS" -s "$seed" -n 1500 -m 300000 -F 60 -d 8 -r 500 img.qcow2 mirror.raw
     clean_check img.qcow2 "$name: after the writes"
     "$QEMU_IMG" compare -q -f qcow2 -F raw img.qcow2 mirror.raw ||
         fail "$name: the active state differs from the mirror"

@@ -13,15 +13,7 @@ source "$SRCDIR/tests/interop/common.sh"
 require_qemu_img
 require_qemu_io
 
-build_stress() {
-    local cc=${CC:-cc} builddir=${BUILDDIR:-$SRCDIR}
-    command -v "${cc%% *}" >/dev/null 2>&1 || skip "no C compiler ($cc) to build the stress program"
-    # shellcheck disable=SC2086
-    $cc -std=gnu11 -Wall -Wextra ${TEST_CFLAGS:-} -I"$SRCDIR/include" -o "$TEST_DIR/stress" \
-        "$SRCDIR/tests/interop/190-qcow2-stress.c" -L"$builddir" -lqblock ${TEST_LDFLAGS:-} ||
-        fail "could not build tests/interop/190-qcow2-stress.c"
-}
-build_stress
+build_helper STRESS qbstress
 
 norm_map() {
     sed -E 's/"depth": [0-9]+, "present": false/"depth": 0, "present": false/'
@@ -42,7 +34,7 @@ chain() {
     cp "$base" base.before
     cp "$mid" mid.before
     cp ref.raw mirror.raw
-    run "$TEST_DIR/stress" -s 5 -n 1000 -m 500000 -F 40 -d 5 -r 300 top.qcow2 mirror.raw
+    run "$STRESS" -s 5 -n 1000 -m 500000 -F 40 -d 5 -r 300 top.qcow2 mirror.raw
     "$QEMU_IMG" check top.qcow2 >check.out 2>&1 || { cat check.out >&2; fail "$name: check"; }
     "$QEMU_IMG" compare -q top.qcow2 mirror.raw || fail "$name: the top differs from the mirror"
     cmp "$base" base.before >&2 || fail "$name: the base changed"

@@ -174,3 +174,20 @@ same_content() {
 disk_usage() {
     echo $(( $(stat -c '%b * %B' "$1") ))
 }
+
+# build_helper VAR NAME: set VAR to the program tests/helpers/NAME.c built
+# against this build's library. `make build-tests` builds it into
+# $BUILDDIR/tests/helpers; after a plain `make` (or an edit of the source
+# since), it is compiled here into the scratch folder. No compiler: skip.
+build_helper() {
+    local var=$1 name=$2 cc=${CC:-cc} src=$SRCDIR/tests/helpers/$2.c
+    local bin=$BUILDDIR/tests/helpers/$2
+    if ! [ -x "$bin" ] || ! [ "$bin" -nt "$src" ]; then
+        command -v "${cc%% *}" >/dev/null 2>&1 || skip "no C compiler ($cc) to build $name"
+        bin=$TEST_DIR/$name
+        # shellcheck disable=SC2086
+        $cc -std=gnu11 -O2 -Wall -Wextra ${TEST_CFLAGS:-} -I"$SRCDIR/include" -o "$bin" "$src" \
+            -L"$BUILDDIR" -lqblock ${TEST_LDFLAGS:-} || fail "could not build tests/helpers/$name.c"
+    fi
+    printf -v "$var" '%s' "$bin"
+}
