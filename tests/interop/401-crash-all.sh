@@ -21,7 +21,8 @@
 # its operations, flush and reopen intervals, cache mode and kill delay.
 #
 # Environment: QB_CRASH_RUNS=N runs N times per format (default 100 for
-# qcow2 and qed, 12 for every other format; 1000 is the long mode);
+# qcow2, qed, vdi and vmdk, the formats whose issues ask for a crash test
+# like qcow2's, 12 for every other format; 1000 is the long mode);
 # QB_CRASH_SEED=S replays the runs of base seed S (printed at the start and
 # with the command that replays it on every failure; the kill lands after
 # the same operation, but not always at the same instant inside it);
@@ -190,7 +191,7 @@ for fmt in $formats; do
     fnum=$(( $(echo " $all_formats " | sed "s/ $fmt .*//" | wc -w) + 1 ))
     [ "$fmt" = cow ] && [ $have_moo = no ] && { note "cow: uml_moo is not installed, not run"; continue; }
     case $fmt in
-        qcow2|qed) n=${QB_CRASH_RUNS:-100} chain=5 ;;
+        qcow2|qed|vdi|vmdk) n=${QB_CRASH_RUNS:-100} chain=5 ;;
         *) n=${QB_CRASH_RUNS:-12} chain=2 ;;
     esac
     mapfile -t vars < <(variants "$fmt")
