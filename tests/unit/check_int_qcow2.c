@@ -896,6 +896,53 @@ START_TEST(qcow2_discard_semantics_match_qemu)
 }
 END_TEST
 
+/*
+ * Reads transfer their data without the node's lock (qcow2.c, read_data),
+ * so a discard may free a cluster that a read is still transferring from.
+ * The allocator must not give such a cluster to other data until the read
+ * is over. The read in flight is listed by hand here, as read_data does.
+ */
+START_TEST(qcow2_cluster_under_unlocked_read_not_reused)
+{
+    const char *f = P("ur.qcow2");
+    BlockDriverState *bs;
+    BDRVQcow2State *s;
+    uint64_t host, idx, again;
+
+    create_img(f, "size=16M");
+    bs = open_img(f, BDRV_O_RDWR);
+    s = bs->opaque;
+    write_pattern(bs, 0, 65536, 1);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    host = l2_entry(f, 0) & L2E_OFFSET_MASK;
+    idx = host >> 16;
+    ck_assert_uint_ne(host, 0);
+
+    /* Freed while "being read": the next allocation goes elsewhere. */
+    ck_assert_int_eq(bdrv_pdiscard(bs, 0, 65536), 0);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_uint_eq(refcount_of(bs, idx), 0);
+    s->unlocked_reads[0] = (Qcow2ReadRange){ idx, idx };
+    s->nb_unlocked_reads = 1;
+    write_pattern(bs, 65536, 65536, 2);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_uint_ne(l2_entry(f, 65536) & L2E_OFFSET_MASK, host);
+    ck_assert(!qcow2_cluster_being_read(s, idx + 1));
+    s->nb_unlocked_reads = 0;
+
+    /* It stays free: the next session's first allocation takes it. */
+    bdrv_close(bs);
+    bs = open_img(f, BDRV_O_RDWR);
+    write_pattern(bs, 2 * 65536, 65536, 3);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    again = l2_entry(f, 2 * 65536) & L2E_OFFSET_MASK;
+    ck_assert_uint_eq(again, host);
+    check_pattern(bs, 2 * 65536, 65536, 3);
+    bdrv_close(bs);
+    assert_clean(f);
+}
+END_TEST
+
 START_TEST(qcow2_cow_from_backing_and_short_backing)
 {
     const char *ov = P("ov.qcow2");
@@ -1622,6 +1669,7 @@ static Suite *qcow2_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, qcow2_write_maps_like_qemu);
     tcase_add_test(tc, qcow2_discard_semantics_match_qemu);
+    tcase_add_test(tc, qcow2_cluster_under_unlocked_read_not_reused);
     tcase_add_test(tc, qcow2_cow_from_backing_and_short_backing);
     tcase_add_test(tc, qcow2_extended_l2_subclusters);
     tcase_add_test(tc, qcow2_compressed_cluster_read_and_overwrite);
