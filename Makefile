@@ -307,6 +307,14 @@ demo: all
 	    PATH='$(CURDIR)/tools':"$$PATH" \
 	    bash '$(SRCDIR_ABS)/scripts/demo.sh'
 
+# The benchmark: bench/run times the in-tree qblock-img against qemu-img
+# on the same images (BENCH_ARGS, e.g. "-n 3" or "--quick", go to it).
+
+.PHONY: bench
+BENCH_ARGS ?=
+bench: all
+	$(Q)QBLOCK_IMG='$(CURDIR)/$(TOOL)' python3 '$(SRCDIR_ABS)/bench/run' $(BENCH_ARGS)
+
 # ------------------------------------------------------------------
 # Installing: PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR and DESTDIR may be
 # given on the command line, e.g. `make install PREFIX=/usr DESTDIR=/tmp/pkg`.
@@ -399,6 +407,7 @@ help:
 	@echo "  check-tsan      the same, built with TSan in $(TSAN_DIR)/"
 	@echo "  check-valgrind  the tests under valgrind (unit binaries and qblock-img)"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"
+	@echo "  bench           bench/run: qblock-img against qemu-img (BENCH_ARGS=)"
 	@echo "  install         install (PREFIX=, LIBDIR=, INCLUDEDIR=, BINDIR=, MANDIR=, DESTDIR=)"
 	@echo "  uninstall       remove what install installed"
 	@echo "  dist            libqblock-VERSION.tar.gz of the source tree"

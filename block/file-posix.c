@@ -66,8 +66,8 @@
 #define ZERO_BUF_SIZE       (1024 * 1024)
 /* The largest alignment we believe a device could ask for. */
 #define MAX_DIRECT_ALIGN    65536
-/* How many libaio contexts one node keeps for concurrent requests. */
-#define AIO_POOL_MAX        32
+/* How many native AIO requests one node keeps in flight at once. */
+#define AIO_MAX_EVENTS      128
 
 typedef struct RawLockSet {
     uint64_t perm;        /* bits whose byte 100+n this descriptor holds */
@@ -86,11 +86,12 @@ typedef struct BDRVRawState {
     RawLockSet locks;
 #ifdef CONFIG_LIBAIO
     bool aio_init;
-    pthread_mutex_t aio_lock;     /* protects the pool below */
-    pthread_cond_t aio_cond;      /* signalled when a context returns to the pool */
-    io_context_t aio_free[AIO_POOL_MAX];
-    int aio_nfree;
-    int aio_ntotal;
+    io_context_t aio_ctx;         /* shared by every request of the node */
+    pthread_mutex_t aio_lock;     /* protects the fields below and the requests' done flags */
+    pthread_cond_t aio_cond;      /* a request completed, a slot freed or the reaper left */
+    int aio_inflight;             /* submitted and not yet reaped */
+    bool aio_reaping;             /* a caller is inside io_getevents */
+    int aio_err;                  /* set when the context can no longer be reaped */
 #endif
 } BDRVRawState;
 
@@ -355,90 +356,98 @@ static int raw_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared, Bd
 
 #ifdef CONFIG_LIBAIO
 /*
- * Each request borrows a context of its own from a small pool, submits one
- * iocb and waits for that context's single event, so that concurrent callers
- * never reap each other's completions.
+ * All requests of a node share one context. A node used to keep a pool of
+ * contexts, one per concurrent request, but io_destroy waits for an RCU
+ * grace period (tens of milliseconds each), so closing a node that had
+ * run 64 requests at once took over a second. Now each caller submits its
+ * own iocb, and whichever waiting caller finds nobody reaping becomes the
+ * reaper: it collects every completion the kernel has, hands each one to
+ * its request and wakes the others; a caller returns once its own request
+ * is marked done.
  */
-static int raw_aio_get(BDRVRawState *s, io_context_t *out)
+typedef struct RawAioReq {
+    struct iocb cb;
+    long res;
+    bool done;
+} RawAioReq;
+
+/* Reap at least one completion and dispatch all it got; aio_lock is held. */
+static void raw_aio_reap(BDRVRawState *s)
 {
-    io_context_t ctx = 0;
-    int ret;
+    struct io_event ev[64];
+    int n;
 
-    pthread_mutex_lock(&s->aio_lock);
-    while (s->aio_nfree == 0 && s->aio_ntotal >= AIO_POOL_MAX) {
-        pthread_cond_wait(&s->aio_cond, &s->aio_lock);
-    }
-    if (s->aio_nfree > 0) {
-        *out = s->aio_free[--s->aio_nfree];
-        pthread_mutex_unlock(&s->aio_lock);
-        return 0;
-    }
-    s->aio_ntotal++;
+    s->aio_reaping = true;
     pthread_mutex_unlock(&s->aio_lock);
-
-    ret = io_setup(1, &ctx);
-    if (ret < 0) {
-        pthread_mutex_lock(&s->aio_lock);
-        s->aio_ntotal--;
-        pthread_cond_signal(&s->aio_cond);
-        pthread_mutex_unlock(&s->aio_lock);
-        return ret;
+    n = io_getevents(s->aio_ctx, 1, (long)ARRAY_SIZE(ev), ev, NULL);
+    pthread_mutex_lock(&s->aio_lock);
+    s->aio_reaping = false;
+    for (int i = 0; i < n; i++) {
+        RawAioReq *r = ev[i].data;
+        r->res = (long)ev[i].res;
+        r->done = true;
+        s->aio_inflight--;
     }
-    *out = ctx;
-    return 0;
-}
-
-static void raw_aio_put(BDRVRawState *s, io_context_t ctx)
-{
-    pthread_mutex_lock(&s->aio_lock);
-    s->aio_free[s->aio_nfree++] = ctx;
-    pthread_cond_signal(&s->aio_cond);
-    pthread_mutex_unlock(&s->aio_lock);
-}
-
-/* A context that failed mid-request is destroyed (which waits for its iocb). */
-static void raw_aio_drop(BDRVRawState *s, io_context_t ctx)
-{
-    io_destroy(ctx);
-    pthread_mutex_lock(&s->aio_lock);
-    s->aio_ntotal--;
-    pthread_cond_signal(&s->aio_cond);
-    pthread_mutex_unlock(&s->aio_lock);
+    if (n < 0 && n != -EINTR) {
+        /*
+         * io_getevents only fails on arguments that we got wrong. The
+         * iocbs in flight can no longer be waited for, so every waiter
+         * gives up with this error, and so does every later request: the
+         * node's AIO is broken (close still waits for them in io_destroy).
+         */
+        s->aio_err = n;
+    }
+    pthread_cond_broadcast(&s->aio_cond);
 }
 
 static ssize_t raw_aio_rw(BDRVRawState *s, uint64_t offset, struct iovec *iov, int niov,
                           bool is_write)
 {
-    struct iocb cb, *cbs[1] = { &cb };
-    struct io_event ev;
-    io_context_t ctx;
-    int ret;
+    RawAioReq req;
+    struct iocb *cbs[1] = { &req.cb };
+    ssize_t ret;
 
-    ret = raw_aio_get(s, &ctx);
-    if (ret < 0) {
-        return ret;
-    }
+    memset(&req, 0, sizeof(req));
     if (is_write) {
-        io_prep_pwritev(&cb, s->fd, iov, niov, (long long)offset);
+        io_prep_pwritev(&req.cb, s->fd, iov, niov, (long long)offset);
     } else {
-        io_prep_preadv(&cb, s->fd, iov, niov, (long long)offset);
+        io_prep_preadv(&req.cb, s->fd, iov, niov, (long long)offset);
     }
+    req.cb.data = &req;
+
+    /* Never more requests in flight than the context has events for. */
+    pthread_mutex_lock(&s->aio_lock);
+    while (s->aio_inflight >= AIO_MAX_EVENTS && !s->aio_err) {
+        pthread_cond_wait(&s->aio_cond, &s->aio_lock);
+    }
+    if (s->aio_err) {
+        pthread_mutex_unlock(&s->aio_lock);
+        return s->aio_err;
+    }
+    s->aio_inflight++;
+    pthread_mutex_unlock(&s->aio_lock);
+
     do {
-        ret = io_submit(ctx, 1, cbs);
+        ret = io_submit(s->aio_ctx, 1, cbs);
     } while (ret == -EINTR || ret == -EAGAIN);
+
+    pthread_mutex_lock(&s->aio_lock);
     if (ret != 1) {
-        raw_aio_put(s, ctx);
+        s->aio_inflight--;
+        pthread_cond_broadcast(&s->aio_cond);
+        pthread_mutex_unlock(&s->aio_lock);
         return ret < 0 ? ret : -EIO;
     }
-    do {
-        ret = io_getevents(ctx, 1, 1, &ev, NULL);
-    } while (ret == -EINTR);
-    if (ret != 1) {
-        raw_aio_drop(s, ctx);
-        return ret < 0 ? ret : -EIO;
+    while (!req.done && !s->aio_err) {
+        if (s->aio_reaping) {
+            pthread_cond_wait(&s->aio_cond, &s->aio_lock);
+        } else {
+            raw_aio_reap(s);
+        }
     }
-    raw_aio_put(s, ctx);
-    return (ssize_t)(long)ev.res;
+    ret = req.done ? (ssize_t)req.res : s->aio_err;
+    pthread_mutex_unlock(&s->aio_lock);
+    return ret;
 }
 
 static void raw_aio_cleanup(BDRVRawState *s)
@@ -446,11 +455,7 @@ static void raw_aio_cleanup(BDRVRawState *s)
     if (!s->aio_init) {
         return;
     }
-    for (int i = 0; i < s->aio_nfree; i++) {
-        io_destroy(s->aio_free[i]);
-    }
-    s->aio_nfree = 0;
-    s->aio_ntotal = 0;
+    io_destroy(s->aio_ctx);
     pthread_cond_destroy(&s->aio_cond);
     pthread_mutex_destroy(&s->aio_lock);
     s->aio_init = false;
@@ -458,25 +463,28 @@ static void raw_aio_cleanup(BDRVRawState *s)
 
 static int raw_aio_setup(BDRVRawState *s, const char *filename, BdrvError *err)
 {
-    io_context_t ctx;
     int ret;
 
+    /* Find out now, not on the first request, whether the kernel gives us a context. */
+    s->aio_ctx = 0;
+    ret = io_setup(AIO_MAX_EVENTS, &s->aio_ctx);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "'%s': Linux native AIO is unavailable (io_setup: %s)",
+                              filename, strerror(-ret));
+    }
     if (pthread_mutex_init(&s->aio_lock, NULL) != 0) {
+        io_destroy(s->aio_ctx);
         return bdrv_error_set(err, -ENOMEM, "'%s': cannot create the AIO lock", filename);
     }
     if (pthread_cond_init(&s->aio_cond, NULL) != 0) {
         pthread_mutex_destroy(&s->aio_lock);
+        io_destroy(s->aio_ctx);
         return bdrv_error_set(err, -ENOMEM, "'%s': cannot create the AIO lock", filename);
     }
+    s->aio_inflight = 0;
+    s->aio_reaping = false;
+    s->aio_err = 0;
     s->aio_init = true;
-    /* Find out now, not on the first request, whether the kernel gives us a context. */
-    ret = raw_aio_get(s, &ctx);
-    if (ret < 0) {
-        raw_aio_cleanup(s);
-        return bdrv_error_set(err, ret, "'%s': Linux native AIO is unavailable (io_setup: %s)",
-                              filename, strerror(-ret));
-    }
-    raw_aio_put(s, ctx);
     return 0;
 }
 #endif /* CONFIG_LIBAIO */

@@ -764,6 +764,34 @@ static int write_in_place(BlockDriverState *bs, void *table, uint32_t l2i, uint3
  * host clusters: unallocated, zero, compressed, or shared with a snapshot.
  * The untouched parts are copied from what the guest saw before.
  */
+/*
+ * Whether the zero fills of new clusters at [host, host+bytes) can be left
+ * unwritten: when both fills are zero and the clusters lie wholly past the
+ * end of the file, extending the file over them leaves a hole that reads
+ * as zero. The file is extended here; the caller then writes the guest
+ * data alone. A 4 KiB write into a fresh 64 KiB cluster so writes 4 KiB
+ * instead of 64 KiB (bench -w -S 64k wrote 512 MiB, mostly zeros, and
+ * waited for them in the closing fdatasync).
+ */
+static bool past_eof_zero_fills(BlockDriverState *bs, uint64_t host, uint64_t bytes,
+                                const uint8_t *head, uint64_t head_len,
+                                const uint8_t *tail, uint64_t tail_len)
+{
+    BdrvError err = { 0 };
+    int64_t flen;
+
+    if ((head_len && !buffer_is_zero(head, head_len)) ||
+        (tail_len && !buffer_is_zero(tail, tail_len))) {
+        return false;
+    }
+    flen = bdrv_getlength(bs->file);
+    if (flen < 0 || host < (uint64_t)flen) {
+        return false;
+    }
+    /* A failure only means the fills are written after all. */
+    return bdrv_truncate(bs->file, host + bytes, BDRV_PREALLOC_OFF, &err) == 0;
+}
+
 static int write_allocating(BlockDriverState *bs, void *table, uint32_t l2i, uint32_t n,
                             uint64_t off, uint64_t len, QBIOVector *qiov, size_t pos)
 {
@@ -800,8 +828,14 @@ static int write_allocating(BlockDriverState *bs, void *table, uint32_t l2i, uin
         ret = (int)host;
         goto out;
     }
-    ret = write_with_fills(bs, (uint64_t)host + (head_from - c0), head, off - head_from, qiov,
-                           pos, len, tail, tail_to - (off + len));
+    if (past_eof_zero_fills(bs, (uint64_t)host, (uint64_t)n * cs, head, off - head_from,
+                            tail, tail_to - (off + len))) {
+        ret = write_with_fills(bs, (uint64_t)host + (off - c0), NULL, 0, qiov, pos, len,
+                               NULL, 0);
+    } else {
+        ret = write_with_fills(bs, (uint64_t)host + (head_from - c0), head, off - head_from,
+                               qiov, pos, len, tail, tail_to - (off + len));
+    }
     if (ret < 0) {
         /* The clusters stay allocated but unused: a leak at worst. */
         goto out;

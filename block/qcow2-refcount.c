@@ -303,7 +303,13 @@ static int64_t alloc_clusters_noref(BlockDriverState *bs, uint64_t n)
         if (ret < 0) {
             return ret;
         }
-        run = rc ? 0 : run + 1;
+        /*
+         * A free cluster that an unlocked read still transfers from is
+         * passed over (qcow2.c, read_data). It stays free (refcount 0) and
+         * is found again once a later free moves free_cluster_index below
+         * it, or on the next open.
+         */
+        run = (rc || qcow2_cluster_being_read(s, idx)) ? 0 : run + 1;
     }
     return (int64_t)(s->free_cluster_index - n);
 }

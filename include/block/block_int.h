@@ -46,7 +46,9 @@ struct BlockDriver {
     /*
      * Callbacks may run concurrently on one node from several threads. When
      * false, the generic layer serialises every callback of a node under
-     * bs->lock (correct, not parallel).
+     * bs->lock (correct, not parallel); such a driver may still drop the
+     * lock around a transfer that uses none of its state, as qcow2's guest
+     * reads do (block/qcow2.c, read_data).
      */
     bool thread_safe;
     /*

@@ -100,4 +100,19 @@ for bad in 100 513 32M x -1; do
     run_status 1 "$QEMU_IMG" convert -S "$bad" -O raw src.raw bad.raw
     run_fails qbi convert -S "$bad" -O raw src.raw bad.raw
 done
+
+# The target's default cache mode is qemu-img convert's, unsafe: no sync
+# at all; -t writeback syncs. Checked with strace when it is installed
+# (diagnostics on stderr only, so the golden output is the same without).
+if command -v strace >/dev/null && [ -z "${TEST_WRAPPER:-}" ]; then
+    syncs() {
+        rm -f sync.qcow2
+        strace -f -qq -e trace=fsync,fdatasync,sync_file_range -o strace.txt \
+            "$QBLOCK_IMG" convert "$@" -O qcow2 src.raw sync.qcow2 || fail "convert $*"
+        grep -c 'sync' strace.txt || true
+    }
+    [ "$(syncs)" = 0 ] || fail "convert synced the target without -t"
+    [ "$(syncs -t writeback)" -gt 0 ] || fail "convert -t writeback never synced"
+    note "convert: no sync by default, syncs with -t writeback"
+fi
 echo "done"

@@ -562,6 +562,82 @@ START_TEST(file_native_aio_round_trip)
 END_TEST
 #endif
 
+#ifdef CONFIG_LIBAIO
+/*
+ * Native AIO requests of one node share a context and whichever waiter
+ * reaps hands completions to the others: with more threads than the node
+ * keeps requests in flight, every read must still return its own block,
+ * whole (a completion given to the wrong waiter returns a block early or
+ * with another's bytes).
+ */
+enum { AIO_NT = 150, AIO_PER = 16, AIO_BLK = 4096 };
+
+struct aio_reader {
+    BlockDriverState *bs;
+    int id;
+};
+
+static void fill_block(uint8_t *buf, uint64_t blk)
+{
+    memset(buf, (int)(blk * 7 + 1) & 0xff, AIO_BLK);
+    memcpy(buf, &blk, sizeof(blk));
+}
+
+static void *aio_reader_thread(void *opaque)
+{
+    struct aio_reader *a = opaque;
+    uint8_t *got = NULL, want[AIO_BLK];
+
+    if (posix_memalign((void **)&got, AIO_BLK, AIO_BLK) != 0) {
+        return (void *)1;
+    }
+    for (int i = 0; i < AIO_PER; i++) {
+        uint64_t blk = (uint64_t)i * AIO_NT + (uint64_t)a->id;
+        memset(got, 0, AIO_BLK);
+        fill_block(want, blk);
+        if (bdrv_pread(a->bs, blk * AIO_BLK, got, AIO_BLK) < 0 ||
+            memcmp(got, want, AIO_BLK) != 0) {
+            free(got);
+            return (void *)1;
+        }
+    }
+    free(got);
+    return NULL;
+}
+
+START_TEST(file_native_aio_many_readers_get_their_own_data)
+{
+    const char *name = path("many.img");
+    struct aio_reader args[AIO_NT];
+    pthread_t th[AIO_NT];
+    uint8_t buf[AIO_BLK];
+    BlockDriverState *bs;
+    int fd, failed = 0;
+
+    fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    for (uint64_t blk = 0; blk < (uint64_t)AIO_NT * AIO_PER; blk++) {
+        fill_block(buf, blk);
+        ck_assert_int_eq(pwrite(fd, buf, AIO_BLK, (off_t)(blk * AIO_BLK)), AIO_BLK);
+    }
+    close(fd);
+
+    bs = open_file(name, BDRV_O_NOCACHE | BDRV_O_NATIVE_AIO);
+    for (int t = 0; t < AIO_NT; t++) {
+        args[t] = (struct aio_reader){ bs, t };
+        ck_assert_int_eq(pthread_create(&th[t], NULL, aio_reader_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < AIO_NT; t++) {
+        void *r;
+        pthread_join(th[t], &r);
+        failed += r != NULL;
+    }
+    bdrv_close(bs);
+    ck_assert_int_eq(failed, 0);
+}
+END_TEST
+#endif
+
 #ifndef CONFIG_LIBAIO
 START_TEST(file_native_aio_without_libaio_refused)
 {
@@ -1074,6 +1150,7 @@ static Suite *file_suite(void)
 #ifdef CONFIG_LIBAIO
     tcase_add_test(tc, file_native_aio_round_trip);
     tcase_add_test(tc, file_concurrent_rmw_aio_loses_nothing);
+    tcase_add_test(tc, file_native_aio_many_readers_get_their_own_data);
 #else
     tcase_add_test(tc, file_native_aio_without_libaio_refused);
 #endif

@@ -896,6 +896,113 @@ START_TEST(qcow2_discard_semantics_match_qemu)
 }
 END_TEST
 
+/*
+ * Reads transfer their data without the node's lock (qcow2.c, read_data),
+ * so a discard may free a cluster that a read is still transferring from.
+ * The allocator must not give such a cluster to other data until the read
+ * is over. The read in flight is listed by hand here, as read_data does.
+ */
+START_TEST(qcow2_cluster_under_unlocked_read_not_reused)
+{
+    const char *f = P("ur.qcow2");
+    BlockDriverState *bs;
+    BDRVQcow2State *s;
+    uint64_t host, idx, again;
+
+    create_img(f, "size=16M");
+    bs = open_img(f, BDRV_O_RDWR);
+    s = bs->opaque;
+    write_pattern(bs, 0, 65536, 1);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    host = l2_entry(f, 0) & L2E_OFFSET_MASK;
+    idx = host >> 16;
+    ck_assert_uint_ne(host, 0);
+
+    /* Freed while "being read": the next allocation goes elsewhere. */
+    ck_assert_int_eq(bdrv_pdiscard(bs, 0, 65536), 0);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_uint_eq(refcount_of(bs, idx), 0);
+    s->unlocked_reads[0] = (Qcow2ReadRange){ idx, idx };
+    s->nb_unlocked_reads = 1;
+    write_pattern(bs, 65536, 65536, 2);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_uint_ne(l2_entry(f, 65536) & L2E_OFFSET_MASK, host);
+    ck_assert(!qcow2_cluster_being_read(s, idx + 1));
+    s->nb_unlocked_reads = 0;
+
+    /* It stays free: the next session's first allocation takes it. */
+    bdrv_close(bs);
+    bs = open_img(f, BDRV_O_RDWR);
+    write_pattern(bs, 2 * 65536, 65536, 3);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    again = l2_entry(f, 2 * 65536) & L2E_OFFSET_MASK;
+    ck_assert_uint_eq(again, host);
+    check_pattern(bs, 2 * 65536, 65536, 3);
+    bdrv_close(bs);
+    assert_clean(f);
+}
+END_TEST
+
+static uint64_t allocated_bytes(const char *file)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(file, &st), 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * A small write into a new cluster past the end of the file writes only
+ * its data: the file is extended over the cluster, and the hole reads as
+ * zero. A new cluster inside the file (one freed earlier) still gets its
+ * zero fills written over the old bytes.
+ */
+START_TEST(qcow2_new_cluster_past_eof_writes_data_only)
+{
+    enum { N = 32, CS = 65536 };
+    const char *f = P("eof.qcow2");
+    BlockDriverState *bs;
+    uint64_t before, after, host;
+
+    create_img(f, "size=16M");
+    bs = open_img(f, BDRV_O_RDWR);
+    write_pattern(bs, 0, 4096, 1);              /* the L2 table exists from here on */
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    before = allocated_bytes(f);
+    for (int i = 1; i <= N; i++) {
+        write_pattern(bs, (uint64_t)i * CS + 8192, 4096, (uint32_t)i + 1);
+    }
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    after = allocated_bytes(f);
+    /* Data only: 32 x 4 KiB (file systems may round up); fills: 32 x 64 KiB. */
+    ck_assert_msg(after - before < (uint64_t)N * CS / 2,
+                  "%" PRIu64 " bytes allocated for %d 4 KiB writes", after - before, N);
+    for (int i = 1; i <= N; i++) {
+        check_byte(bs, (uint64_t)i * CS, 8192, 0);
+        check_pattern(bs, (uint64_t)i * CS + 8192, 4096, (uint32_t)i + 1);
+        check_byte(bs, (uint64_t)i * CS + 12288, CS - 12288, 0);
+    }
+    ck_assert_uint_eq(file_size(f) % CS, 0);
+
+    /* A freed cluster inside the file is reused with its fills written. */
+    write_pattern(bs, (uint64_t)(N + 1) * CS, CS, 99);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    host = l2_entry(f, (uint64_t)(N + 1) * CS) & L2E_OFFSET_MASK;
+    ck_assert_int_eq(bdrv_pdiscard(bs, (uint64_t)(N + 1) * CS, CS), 0);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    bdrv_close(bs);
+    bs = open_img(f, BDRV_O_RDWR);              /* the allocator starts from the bottom */
+    write_pattern(bs, (uint64_t)(N + 2) * CS + 8192, 4096, 7);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_uint_eq(l2_entry(f, (uint64_t)(N + 2) * CS) & L2E_OFFSET_MASK, host);
+    check_byte(bs, (uint64_t)(N + 2) * CS, 8192, 0);
+    check_pattern(bs, (uint64_t)(N + 2) * CS + 8192, 4096, 7);
+    check_byte(bs, (uint64_t)(N + 2) * CS + 12288, CS - 12288, 0);
+    bdrv_close(bs);
+    assert_clean(f);
+    qemu_check_clean(f);
+}
+END_TEST
+
 START_TEST(qcow2_cow_from_backing_and_short_backing)
 {
     const char *ov = P("ov.qcow2");
@@ -1624,6 +1731,8 @@ static Suite *qcow2_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, qcow2_write_maps_like_qemu);
     tcase_add_test(tc, qcow2_discard_semantics_match_qemu);
+    tcase_add_test(tc, qcow2_cluster_under_unlocked_read_not_reused);
+    tcase_add_test(tc, qcow2_new_cluster_past_eof_writes_data_only);
     tcase_add_test(tc, qcow2_cow_from_backing_and_short_backing);
     tcase_add_test(tc, qcow2_extended_l2_subclusters);
     tcase_add_test(tc, qcow2_compressed_cluster_read_and_overwrite);

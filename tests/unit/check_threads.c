@@ -498,6 +498,112 @@ START_TEST(threads_independent_states_do_not_interfere)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* qcow2 reads racing discards that free clusters                       */
+
+/*
+ * qcow2 reads transfer their data without the state's lock. Threads 0-1
+ * keep discarding their own clusters (which frees them once flushed) and
+ * writing them again (which allocates anew); threads 2-7 read clusters at
+ * random. The race is timing-dependent: without the allocator's guard
+ * this failed in one of seven runs here. check_int_qcow2's
+ * qcow2_cluster_under_unlocked_read_not_reused tests the guard itself
+ * deterministically; this one runs the real race (and gives TSan one). A cluster freed under a read
+ * and handed to another guest cluster before the read ends would show that
+ * cluster's bytes: every sector read must be zero or its own cluster's.
+ */
+enum { RACE_CLUSTERS = 32, RACE_WRITERS = 2, RACE_CLUSTER = 65536 };
+
+static void *discard_race_worker(void *opaque)
+{
+    Worker *w = opaque;
+    QBroker *b = NULL;
+    uint8_t *buf = malloc(RACE_CLUSTER);
+    QbtRng rng;
+
+    qbt_rng_seed(&rng, w->seed + (uint64_t)w->t);
+    if (!buf || qb_broker_new(&b) < 0) {
+        worker_fail(w, "out of memory");
+        free(buf);
+        return NULL;
+    }
+    for (int i = 0; i < w->iterations && !w->err[0]; i++) {
+        if (w->t < RACE_WRITERS) {
+            /*
+             * Discard all own clusters, then write them again in the other
+             * order: the allocator takes the lowest free host cluster
+             * first, so each guest cluster lands where another one was.
+             */
+            for (int k = w->t; k < RACE_CLUSTERS && !w->err[0]; k += RACE_WRITERS) {
+                if (qb_discard(b, w->qbs, (uint64_t)k * RACE_CLUSTER, RACE_CLUSTER) < 0) {
+                    worker_fail(w, "discard of cluster %d: %s", k, qbt_msg(b));
+                }
+            }
+            if (qb_flush(b, w->qbs) < 0) {
+                worker_fail(w, "flush: %s", qbt_msg(b));
+            }
+            for (int k = RACE_CLUSTERS - RACE_WRITERS + w->t; k >= 0 && !w->err[0];
+                 k -= RACE_WRITERS) {
+                memset(buf, k + 1, RACE_CLUSTER);
+                if (qb_write(b, w->qbs, buf, RACE_CLUSTER, (uint64_t)k * RACE_CLUSTER) !=
+                    RACE_CLUSTER) {
+                    worker_fail(w, "write of cluster %d: %s", k, qbt_msg(b));
+                }
+            }
+            continue;
+        }
+        for (int n = 0; n < RACE_CLUSTERS && !w->err[0]; n++) {
+            int k = (int)qbt_rng_below(&rng, RACE_CLUSTERS);
+            if (qb_read(b, w->qbs, buf, RACE_CLUSTER, (uint64_t)k * RACE_CLUSTER) !=
+                RACE_CLUSTER) {
+                worker_fail(w, "read of cluster %d: %s", k, qbt_msg(b));
+                break;
+            }
+            for (int sec = 0; sec < RACE_CLUSTER; sec += 512) {
+                uint8_t v = buf[sec];
+                bool uniform = true;
+                for (int j = 1; j < 512; j++) {
+                    uniform = uniform && buf[sec + j] == v;
+                }
+                if (!uniform || (v != 0 && v != k + 1)) {
+                    worker_fail(w, "cluster %d, sector %d holds 0x%02x (another cluster's data)",
+                                k, sec / 512, uniform ? v : buf[sec + 511]);
+                    break;
+                }
+            }
+        }
+    }
+    qb_broker_delete(&b);
+    free(buf);
+    return NULL;
+}
+
+START_TEST(threads_qcow2_reads_never_see_reused_clusters)
+{
+    Worker w[N_THREADS];
+    char path[PATH_MAX];
+    QBroker *b = NULL;
+    QBlockState *qbs;
+    uint64_t seed;
+
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    /* Flushes without fsync: this is about the frees they trigger. */
+    qbs = open_shared(b, path, sizeof(path), "race.qcow2", RACE_CLUSTERS * RACE_CLUSTER,
+                      LIBQBLOCK_O_CACHE_WB | LIBQBLOCK_O_NO_FLUSH);
+    memset(w, 0, sizeof(w));
+    seed = qbt_seed("threads_qcow2_reads_never_see_reused_clusters");
+    for (int t = 0; t < N_THREADS; t++) {
+        w[t].t = t;
+        w[t].qbs = qbs;
+        w[t].seed = seed;
+        w[t].iterations = qbt_quick() ? 20 : 120;
+    }
+    run_workers(w, discard_race_worker);
+    qbt_close(b, &qbs);
+    qb_broker_delete(&b);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -516,6 +622,7 @@ static Suite *threads_suite(void)
     tcase_add_test(tc, threads_interleaved_bytes_no_lost_update);
     tcase_add_test(tc, threads_unaligned_runs_in_shared_sectors);
     tcase_add_test(tc, threads_striped_writes_and_flushes_match_shadow);
+    tcase_add_test(tc, threads_qcow2_reads_never_see_reused_clusters);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
 
