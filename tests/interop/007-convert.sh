@@ -104,7 +104,12 @@ done
 # The target's default cache mode is qemu-img convert's, unsafe: no sync
 # at all; -t writeback syncs. Checked with strace when it is installed
 # (diagnostics on stderr only, so the golden output is the same without).
-if command -v strace >/dev/null && [ -z "${TEST_WRAPPER:-}" ]; then
+# Not under valgrind or a sanitizer: LeakSanitizer cannot run under ptrace.
+case "${TEST_CFLAGS:-}${TEST_WRAPPER:-}" in
+    *sanitize*|*valgrind*) traced=no ;;
+    *) traced=yes ;;
+esac
+if command -v strace >/dev/null && [ $traced = yes ]; then
     syncs() {
         rm -f sync.qcow2
         strace -f -qq -e trace=fsync,fdatasync,sync_file_range -o strace.txt \
