@@ -287,11 +287,12 @@ static int check_main(const char *log_path, const char *backing_path, const char
     const uint8_t **late_rb = NULL;
     size_t n_late = 0;
     uint64_t accepted = 0;
+    int ret = 1;
 
     if (result_size < size) {
         fprintf(stderr, "qbstress: %s is shorter (%" PRIu64 ") than %s (%" PRIu64 ")\n",
                 result_path, result_size, start_path, size);
-        return 1;
+        goto out;
     }
     /* First pass: the last flush record says how many operations are durable. */
     while (log_next(log, log_len, &pos, &r, &data)) {
@@ -306,7 +307,7 @@ static int check_main(const char *log_path, const char *backing_path, const char
     late_rb = calloc(n_ops + 1, sizeof(*late_rb));
     if (!late || !late_rb) {
         fprintf(stderr, "qbstress: out of memory\n");
-        return 1;
+        goto out;
     }
     pos = 0;
     while (log_next(log, log_len, &pos, &r, &data)) {
@@ -315,7 +316,7 @@ static int check_main(const char *log_path, const char *backing_path, const char
         }
         if (r.off > size || r.len > size - r.off) {
             fprintf(stderr, "qbstress: log record for op %" PRIu64 " lies outside the image\n", r.op);
-            return 1;
+            goto out;
         }
         if (r.op >= durable) {
             if (r.kind == LOG_READBACK) {
@@ -354,19 +355,22 @@ static int check_main(const char *log_path, const char *backing_path, const char
                             late[i].len);
                 }
             }
-            return 1;
+            goto out;
         }
         accepted++;
     }
     printf("%" PRIu64 " operations durable, %zu unflushed, %" PRIu64
            " bytes hold unflushed data\n", durable, n_late, accepted);
+    ret = 0;
+out:
+    /* Freed on every path, so that sanitizer runs see no leak from the checker. */
     free(log);
     free(model);
     free(result);
     free(backing);
     free(late);
     free(late_rb);
-    return 0;
+    return ret;
 }
 
 /* Deliver SIGKILL to ourselves @usec microseconds from now: a kill at a random point of the work. */
