@@ -875,6 +875,25 @@ int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 /* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 
+int bdrv_status_look_through(BlockDriverState *file, uint64_t host, uint64_t *pnum, int ret)
+{
+    uint64_t fnum = 0, fmap;
+    BlockDriverState *ffile;
+    int fret = bdrv_block_status(file, host, *pnum, &fnum, &fmap, &ffile);
+
+    if (fret < 0) {
+        return ret;
+    }
+    if (fnum == 0) {
+        /* Entirely past the end of the file: reads there return zeros. */
+        return (fret & BDRV_BLOCK_EOF) ? ret | BDRV_BLOCK_ZERO : ret;
+    }
+    if (fnum < *pnum) {
+        *pnum = fnum;
+    }
+    return (fret & BDRV_BLOCK_ZERO) ? ret | BDRV_BLOCK_ZERO : ret;
+}
+
 int bdrv_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes, uint64_t *pnum,
                       uint64_t *map, BlockDriverState **file)
 {

@@ -595,31 +595,6 @@ static int vdi_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return 0;
 }
 
-/*
- * QEMU's block-status also asks the file whether stored data sits in a hole
- * and then reports it as zero too (qemu-img map shows "zero": true, "data":
- * true); do the same so that maps agree, ending the extent where the
- * file's answer changes.
- */
-static int vdi_status_from_file(BlockDriverState *file, uint64_t host, uint64_t *pnum, int ret)
-{
-    uint64_t fnum = 0, fmap;
-    BlockDriverState *ffile;
-    int fret = bdrv_block_status(file, host, *pnum, &fnum, &fmap, &ffile);
-
-    if (fret < 0) {
-        return ret;
-    }
-    if (fnum == 0) {
-        /* Entirely past the end of the file: reads there return zeros. */
-        return (fret & BDRV_BLOCK_EOF) ? ret | BDRV_BLOCK_ZERO : ret;
-    }
-    if (fnum < *pnum) {
-        *pnum = fnum;
-    }
-    return (fret & BDRV_BLOCK_ZERO) ? ret | BDRV_BLOCK_ZERO : ret;
-}
-
 static int vdi_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                             uint64_t *pnum, uint64_t *map, BlockDriverState **file)
 {
@@ -646,8 +621,9 @@ static int vdi_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
     *pnum = n;
     *map = vdi_block_offset(s, s->bmap[offset / s->block_size]) + in_block;
     *file = bs->file;
-    return vdi_status_from_file(bs->file, *map, pnum,
-                                BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID);
+    return bdrv_status_look_through(bs->file, *map, pnum,
+                                    BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED |
+                                    BDRV_BLOCK_OFFSET_VALID);
 }
 
 static int vdi_has_zero_init(BlockDriverState *bs)

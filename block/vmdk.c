@@ -1114,28 +1114,6 @@ static int vmdk_flush(BlockDriverState *bs)
     return ret;
 }
 
-/*
- * QEMU's map looks through flat extents into the file, showing its holes as
- * zero data; do the same, ending the extent where the file's answer changes.
- */
-static int vmdk_status_from_file(BlockDriverState *file, uint64_t host, uint64_t *pnum, int ret)
-{
-    uint64_t fnum = 0, fmap;
-    BlockDriverState *ffile;
-    int fret = bdrv_block_status(file, host, *pnum, &fnum, &fmap, &ffile);
-
-    if (fret < 0) {
-        return ret;
-    }
-    if (fnum == 0) {
-        return (fret & BDRV_BLOCK_EOF) ? ret | BDRV_BLOCK_ZERO : ret;
-    }
-    if (fnum < *pnum) {
-        *pnum = fnum;
-    }
-    return (fret & BDRV_BLOCK_ZERO) ? ret | BDRV_BLOCK_ZERO : ret;
-}
-
 static int vmdk_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                              uint64_t *pnum, uint64_t *map, BlockDriverState **file)
 {
@@ -1157,8 +1135,8 @@ static int vmdk_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byt
         *pnum = n;
         *map = e->flat_offset + in;
         *file = e->file;
-        return vmdk_status_from_file(e->file, *map, pnum, BDRV_BLOCK_DATA |
-                                     BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID);
+        return bdrv_status_look_through(e->file, *map, pnum, BDRV_BLOCK_DATA |
+                                        BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID);
     default:
         ret = vmdk_sparse_status(bs, e, in, n, pnum, map);
         if (ret & BDRV_BLOCK_OFFSET_VALID) {

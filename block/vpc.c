@@ -796,29 +796,6 @@ static int vpc_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return 0;
 }
 
-/*
- * QEMU passes fixed images straight to the file, so its map shows the file's
- * holes as zero data; do the same, ending the extent where the file's
- * answer changes.
- */
-static int vpc_status_from_file(BlockDriverState *file, uint64_t host, uint64_t *pnum, int ret)
-{
-    uint64_t fnum = 0, fmap;
-    BlockDriverState *ffile;
-    int fret = bdrv_block_status(file, host, *pnum, &fnum, &fmap, &ffile);
-
-    if (fret < 0) {
-        return ret;
-    }
-    if (fnum == 0) {
-        return (fret & BDRV_BLOCK_EOF) ? ret | BDRV_BLOCK_ZERO : ret;
-    }
-    if (fnum < *pnum) {
-        *pnum = fnum;
-    }
-    return (fret & BDRV_BLOCK_ZERO) ? ret | BDRV_BLOCK_ZERO : ret;
-}
-
 static int vpc_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                             uint64_t *pnum, uint64_t *map, BlockDriverState **file)
 {
@@ -832,9 +809,9 @@ static int vpc_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
         *pnum = bytes;
         *map = offset;
         *file = bs->file;
-        return vpc_status_from_file(bs->file, offset, pnum,
-                                    BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED |
-                                    BDRV_BLOCK_OFFSET_VALID);
+        return bdrv_status_look_through(bs->file, offset, pnum,
+                                        BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED |
+                                        BDRV_BLOCK_OFFSET_VALID);
     }
     block = (uint32_t)(offset / s->block_size);
     in_block = (uint32_t)(offset % s->block_size);

@@ -311,6 +311,15 @@ HIDDEN int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 HIDDEN int bdrv_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                              uint64_t *pnum, uint64_t *map, BlockDriverState **file);
 /*
+ * For a driver whose data at @host sits straight in @file: add ZERO to
+ * the status @ret where @file reads zeros there (a hole, or past its end),
+ * and shorten *@pnum to where @file's answer changes, as QEMU's map looks
+ * through such data into the file. @ret is returned as it is when @file
+ * cannot tell.
+ */
+HIDDEN int bdrv_status_look_through(BlockDriverState *file, uint64_t host, uint64_t *pnum,
+                                    int ret);
+/*
  * Walk the backing chain from @bs: the status of the first layer that
  * allocates the range (its depth in *depth, 0 = @bs), or, when none does,
  * ZERO without ALLOCATED and *depth = the depth of the last layer asked
