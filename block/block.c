@@ -875,6 +875,42 @@ int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 /* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 
+int bdrv_read_backing(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, uint64_t limit)
+{
+    uint64_t bytes = qiov->size;
+    uint64_t avail = 0;
+    int ret;
+
+    if (bs->backing && offset < limit) {
+        int64_t blen = bdrv_getlength(bs->backing);
+        if (blen < 0) {
+            return (int)blen;
+        }
+        if (offset < (uint64_t)blen) {
+            uint64_t end = MIN(ROUND_UP((uint64_t)blen, BDRV_SECTOR_SIZE),
+                               (uint64_t)bs->backing->total_sectors * BDRV_SECTOR_SIZE);
+            end = MIN(end, limit);
+            avail = end > offset ? MIN(bytes, end - offset) : 0;
+        }
+    }
+    if (avail) {
+        QBIOVector part;
+        ret = qiov_init_slice(&part, qiov, 0, (size_t)avail);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = bdrv_preadv(bs->backing, offset, &part);
+        qiov_destroy(&part);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (avail < bytes) {
+        qiov_memset(qiov, (size_t)avail, 0, (size_t)(bytes - avail));
+    }
+    return 0;
+}
+
 int bdrv_status_look_through(BlockDriverState *file, uint64_t host, uint64_t *pnum, int ret)
 {
     uint64_t fnum = 0, fmap;

@@ -565,42 +565,6 @@ static int cow_flush(BlockDriverState *bs)
 /* ------------------------------------------------------------------ */
 /* I/O                                                                 */
 
-/* The backing file's contents of [@offset, +size); zeros past its end. */
-static int cow_read_backing(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
-{
-    uint64_t bytes = qiov->size;
-    uint64_t avail = 0;
-    int ret;
-
-    if (bs->backing) {
-        int64_t blen = bdrv_getlength(bs->backing);
-        if (blen < 0) {
-            return (int)blen;
-        }
-        if (offset < (uint64_t)blen) {
-            uint64_t limit = MIN(ROUND_UP((uint64_t)blen, BDRV_SECTOR_SIZE),
-                                 (uint64_t)bs->backing->total_sectors * BDRV_SECTOR_SIZE);
-            avail = limit > offset ? MIN(bytes, limit - offset) : 0;
-        }
-    }
-    if (avail) {
-        QBIOVector part;
-        ret = qiov_init_slice(&part, qiov, 0, (size_t)avail);
-        if (ret < 0) {
-            return ret;
-        }
-        ret = bdrv_preadv(bs->backing, offset, &part);
-        qiov_destroy(&part);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (avail < bytes) {
-        qiov_memset(qiov, (size_t)avail, 0, (size_t)(bytes - avail));
-    }
-    return 0;
-}
-
 static int cow_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVCowState *s = bs->opaque;
@@ -624,7 +588,7 @@ static int cow_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         if (bit) {
             ret = bdrv_preadv(bs->file, s->data_offset + sec * COW_SECTOR_SIZE, &part);
         } else {
-            ret = cow_read_backing(bs, offset + done, &part);
+            ret = bdrv_read_backing(bs, offset + done, &part, UINT64_MAX);
         }
         qiov_destroy(&part);
         if (ret < 0) {

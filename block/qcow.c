@@ -584,38 +584,9 @@ static void qcow_close(BlockDriverState *bs)
 static int qcow_read_backing(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVQcowState *s = bs->opaque;
-    uint64_t bytes = qiov->size;
-    uint64_t avail = 0;
-    int ret;
 
-    if (bs->backing && offset < s->header.size) {
-        int64_t blen = bdrv_getlength(bs->backing);
-        if (blen < 0) {
-            return (int)blen;
-        }
-        if (offset < (uint64_t)blen) {
-            uint64_t limit = MIN(ROUND_UP((uint64_t)blen, BDRV_SECTOR_SIZE),
-                                 (uint64_t)bs->backing->total_sectors * BDRV_SECTOR_SIZE);
-            limit = MIN(limit, ROUND_UP(s->header.size, BDRV_SECTOR_SIZE));
-            avail = limit > offset ? MIN(bytes, limit - offset) : 0;
-        }
-    }
-    if (avail) {
-        QBIOVector part;
-        ret = qiov_init_slice(&part, qiov, 0, (size_t)avail);
-        if (ret < 0) {
-            return ret;
-        }
-        ret = bdrv_preadv(bs->backing, offset, &part);
-        qiov_destroy(&part);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    if (avail < bytes) {
-        qiov_memset(qiov, (size_t)avail, 0, (size_t)(bytes - avail));
-    }
-    return 0;
+    return bdrv_read_backing(bs, offset, qiov, offset < s->header.size ?
+                             ROUND_UP(s->header.size, BDRV_SECTOR_SIZE) : 0);
 }
 
 static int qcow_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)

@@ -311,6 +311,14 @@ HIDDEN int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 HIDDEN int bdrv_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                              uint64_t *pnum, uint64_t *map, BlockDriverState **file);
 /*
+ * Fill @qiov with guest range [@offset, +size) of @bs's backing file, as
+ * an overlay reads where it has no data: never past the backing file's
+ * end or @limit (bytes), zeros beyond them and when there is no backing
+ * file. Returns 0 or -errno.
+ */
+HIDDEN int bdrv_read_backing(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
+                             uint64_t limit);
+/*
  * For a driver whose data at @host sits straight in @file: add ZERO to
  * the status @ret where @file reads zeros there (a hole, or past its end),
  * and shorten *@pnum to where @file's answer changes, as QEMU's map looks
