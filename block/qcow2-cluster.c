@@ -528,7 +528,8 @@ int qcow2_write_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qi
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t cs = s->cluster_size;
-    uint8_t *in = NULL, *out = NULL;
+    const uint8_t *in;
+    uint8_t *gathered = NULL, *out = NULL;
     uint64_t old, entry, nb_csectors;
     uint32_t l2i = qcow2_l2_index(s, offset);
     void *table = NULL;
@@ -541,19 +542,29 @@ int qcow2_write_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qi
     if (qcow2_offset_into_cluster(s, offset) || qiov->size == 0 || qiov->size > cs) {
         return -EINVAL;
     }
-    in = calloc(1, cs);
     /*
      * Data that does not shrink at all is stored as it is. Anything
      * smaller is worth storing compressed, even by a few bytes: compressed
      * clusters are packed byte by byte into host clusters.
      */
     out = malloc(cs - 1);
-    if (!in || !out) {
+    if (!out) {
         ret = -ENOMEM;
         goto out;
     }
-    /* The last cluster of an image may be partial: the rest compresses as zeros. */
-    qiov_to_buf(qiov, 0, in, qiov->size);
+    if (qiov->niov == 1 && qiov->size == cs) {
+        /* The usual case, one whole-cluster buffer: compressed where it is. */
+        in = qiov->iov[0].iov_base;
+    } else {
+        /* Gathered; a partial last cluster of the image compresses as zeros after it. */
+        gathered = calloc(1, cs);
+        if (!gathered) {
+            ret = -ENOMEM;
+            goto out;
+        }
+        qiov_to_buf(qiov, 0, gathered, qiov->size);
+        in = gathered;
+    }
     clen = compress_cluster(s, in, cs, out, cs - 1);
     if (clen == -ENOSPC) {
         ret = qcow2_write_guest(bs, offset, qiov);
@@ -601,7 +612,7 @@ int qcow2_write_compressed(BlockDriverState *bs, uint64_t offset, QBIOVector *qi
     ret = qcow2_free_l2_entry_later(bs, old, false);
 out:
     qcow2_cache_put(s->l2_cache, &table);
-    free(in);
+    free(gathered);
     free(out);
     return ret;
 }
