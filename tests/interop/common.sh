@@ -38,6 +38,18 @@ note() {
     echo "$*" >&2
 }
 
+# require_tool NAME [PACKAGE]: a peer tool a script needs as its oracle.
+# Missing, it skips the script on a developer's machine, but fails it
+# under CI (CI=true), where scripts/install-deps must have installed it.
+require_tool() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        if [ "${CI:-}" = true ]; then
+            fail "$1 is not installed${2:+ (Debian package $2)}; scripts/install-deps should have installed it"
+        fi
+        skip "$1 is not installed${2:+ (Debian package $2)}"
+    fi
+}
+
 require_qemu_img() {
     if [ -z "$QEMU_IMG" ] || ! [ -x "$QEMU_IMG" ]; then
         skip "qemu-img is not installed (QEMU_IMG is empty)"
