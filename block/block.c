@@ -1129,15 +1129,34 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
     return -ENOTSUP;
 }
 
+/*
+ * The dirty flag and the facts below change under the node's lock (the
+ * first write of a session marks a qcow2 image dirty), so they are read
+ * under it too, even while other threads are writing.
+ */
 int bdrv_is_dirty(BlockDriverState *bs)
 {
-    return bs->drv->bdrv_is_dirty ? bs->drv->bdrv_is_dirty(bs) : 0;
+    int ret = 0;
+
+    if (bs->drv->bdrv_is_dirty) {
+        DRV_LOCK(bs);
+        ret = bs->drv->bdrv_is_dirty(bs);
+        DRV_UNLOCK(bs);
+    }
+    return ret;
 }
 
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
+    int ret = 0;
+
     memset(bdi, 0, sizeof(*bdi));
-    return bs->drv->bdrv_get_info ? bs->drv->bdrv_get_info(bs, bdi) : 0;
+    if (bs->drv->bdrv_get_info) {
+        DRV_LOCK(bs);
+        ret = bs->drv->bdrv_get_info(bs, bdi);
+        DRV_UNLOCK(bs);
+    }
+    return ret;
 }
 
 int bdrv_get_specific_info(BlockDriverState *bs, QBlockSpecificInfo *info, BdrvError *err)

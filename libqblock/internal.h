@@ -30,6 +30,13 @@ struct QBlockState {
     pthread_mutex_t req_lock;
     pthread_cond_t req_cond;
     QbWriteReq *writes;
+    /*
+     * Held shared by every call that uses the open image (reads, writes,
+     * status, facts), exclusively by the calls that change what the others
+     * rely on: the size (truncate), the whole mapping (snapshot create,
+     * apply, delete) or the metadata a check walks and repairs.
+     */
+    pthread_rwlock_t io_lock;
 };
 
 /*
@@ -52,11 +59,18 @@ HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, c
                          const char *filename);
 
 /*
- * Run a call that must not overlap any write or discard on @qbs (state.c):
- * waits for those in flight and holds back new ones until the end call.
+ * A call that uses the open image takes @qbs's io_lock shared for its
+ * duration (state.c); NULL @qbs is allowed, the call then fails its checks.
  */
-HIDDEN void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req);
-HIDDEN void state_exclusive_end(QBlockState *qbs, QbWriteReq *req);
+HIDDEN void state_shared_begin(QBlockState *qbs);
+HIDDEN void state_shared_end(QBlockState *qbs);
+
+/*
+ * Run a call that must not overlap any other call on @qbs (state.c): waits
+ * for those in flight and holds back new ones until the end call.
+ */
+HIDDEN void state_exclusive_begin(QBlockState *qbs);
+HIDDEN void state_exclusive_end(QBlockState *qbs);
 
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);

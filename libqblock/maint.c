@@ -53,7 +53,14 @@ int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlockCheckResult *res)
         bfix |= BDRV_FIX_ERRORS;
     }
     memset(&r, 0, sizeof(r));
+    /*
+     * The check runs alone on the state: with requests in flight it could
+     * count a cluster a write has allocated but not yet linked as a leak,
+     * and a repair could free it.
+     */
+    state_exclusive_begin(qbs);
     ret = bdrv_check(qbs->bs, &r, bfix, &err);
+    state_exclusive_end(qbs);
     if (ret < 0) {
         return qb_fail_errno(broker, ret, &err, "qb_check", qbs->filename);
     }
@@ -89,7 +96,10 @@ int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size)
      * The size goes to the format unrounded: qemu-img resize does not round
      * either, and each format decides which sizes it accepts.
      */
+    /* Requests in flight were checked against the old size: they finish first. */
+    state_exclusive_begin(qbs);
     ret = bdrv_truncate(qbs->bs, size, BDRV_PREALLOC_OFF, &err);
+    state_exclusive_end(qbs);
     if (ret < 0) {
         return qb_fail_errno(broker, ret, &err, "qb_truncate", qbs->filename);
     }
@@ -126,7 +136,9 @@ int qb_measure(QBroker *broker, const QBlockFmtInfo *fmt, QBlockState *src,
     bdrv_opts_init(&opts);
     ret = qb_fmt_info_to_opts(broker, fmt, &opts);
     if (ret == 0) {
+        state_shared_begin(src);
         ret = bdrv_measure(fname, &opts, src ? src->bs : NULL, &m, &err);
+        state_shared_end(src);
         if (ret < 0) {
             ret = qb_fail_errno(broker, ret, &err, "qb_measure", src ? src->filename : NULL);
         }

@@ -53,7 +53,9 @@ int qb_snapshot_list(QBroker *broker, QBlockState *qbs, QBlockSnapshotInfo **lis
     if (ret < 0) {
         return ret;
     }
+    state_shared_begin(qbs);
     ret = bdrv_snapshot_list(qbs->bs, &v, &n, &err);
+    state_shared_end(qbs);
     if (ret < 0) {
         return snapshot_fail(broker, ret, &err, "qb_snapshot_list", qbs->filename);
     }
@@ -103,14 +105,13 @@ void qb_snapshot_list_free(QBroker *broker, QBlockSnapshotInfo **list)
     }
 }
 
-/* What create, apply and delete share: the checks, exclusion from writes, the error. */
+/* What create, apply and delete share: the checks, exclusion from other calls, the error. */
 typedef int (*SnapshotOp)(BlockDriverState *bs, const char *arg, BdrvError *err);
 
 static int snapshot_change(QBroker *broker, QBlockState *qbs, const char *arg, const char *func,
                            const char *what, SnapshotOp op)
 {
     BdrvError err = { 0 };
-    QbWriteReq req;
     int ret;
 
     ret = snapshot_check_state(broker, func, qbs);
@@ -129,9 +130,9 @@ static int snapshot_change(QBroker *broker, QBlockState *qbs, const char *arg, c
         return qb_fail(broker, QB_ERR_READ_ONLY, EROFS, "%s: '%s' is opened read-only", func,
                        qbs->filename);
     }
-    state_exclusive_begin(qbs, &req);
+    state_exclusive_begin(qbs);
     ret = op(qbs->bs, arg, &err);
-    state_exclusive_end(qbs, &req);
+    state_exclusive_end(qbs);
     if (ret < 0) {
         return snapshot_fail(broker, ret, &err, func, qbs->filename);
     }

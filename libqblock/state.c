@@ -5,6 +5,9 @@
  * edges.
  */
 
+/* For pthread_rwlockattr_setkind_np, glibc's writer preference. */
+#define _GNU_SOURCE
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,71 @@
 #include "internal.h"
 
 #define SECTOR BDRV_SECTOR_SIZE
+
+/*
+ * The state's io_lock prefers writers: a check or truncate waits for the
+ * calls in flight, and new readers queue behind it rather than starving it
+ * with an endless stream of overlapping reads. Such a lock must never be
+ * taken shared twice by one thread (the second would wait for the queued
+ * writer, which waits for the first), so facade calls never call each
+ * other through their public, locking entry points.
+ */
+static int io_lock_init(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    int ret;
+
+    if (pthread_rwlockattr_init(&attr) != 0) {
+        return -1;
+    }
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    ret = pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return ret;
+}
+
+void state_shared_begin(QBlockState *qbs)
+{
+    if (qbs) {
+        pthread_rwlock_rdlock(&qbs->io_lock);
+    }
+}
+
+void state_shared_end(QBlockState *qbs)
+{
+    if (qbs) {
+        pthread_rwlock_unlock(&qbs->io_lock);
+    }
+}
+
+void state_exclusive_begin(QBlockState *qbs)
+{
+    if (qbs) {
+        pthread_rwlock_wrlock(&qbs->io_lock);
+    }
+}
+
+void state_exclusive_end(QBlockState *qbs)
+{
+    if (qbs) {
+        pthread_rwlock_unlock(&qbs->io_lock);
+    }
+}
+
+/*
+ * The body of a public call on an open state: @call under the state's
+ * io_lock, shared. Each locked_<name> below is the body of qb_<name>.
+ */
+#define SHARED_CALL(type, qbs, call) \
+    do { \
+        type ret_; \
+        state_shared_begin(qbs); \
+        ret_ = (call); \
+        state_shared_end(qbs); \
+        return ret_; \
+    } while (0)
 
 int qb_state_new(QBroker *broker, QBlockState **qbs)
 {
@@ -33,6 +101,12 @@ int qb_state_new(QBroker *broker, QBlockState **qbs)
         return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_state_new: cannot create a lock");
     }
     if (pthread_cond_init(&s->req_cond, NULL) != 0) {
+        pthread_mutex_destroy(&s->req_lock);
+        free(s);
+        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_state_new: cannot create a lock");
+    }
+    if (io_lock_init(&s->io_lock) != 0) {
+        pthread_cond_destroy(&s->req_cond);
         pthread_mutex_destroy(&s->req_lock);
         free(s);
         return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_state_new: cannot create a lock");
@@ -68,6 +142,7 @@ void qb_state_delete(QBroker *broker, QBlockState **qbs)
     if (s->bs) {
         state_close(broker, s);
     }
+    pthread_rwlock_destroy(&s->io_lock);
     pthread_cond_destroy(&s->req_cond);
     pthread_mutex_destroy(&s->req_lock);
     free(s);
@@ -202,12 +277,18 @@ int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInf
 
 int qb_close(QBroker *broker, QBlockState *qbs)
 {
+    int ret;
+
     QB_REQUIRE_BROKER(broker);
     if (!qbs || !qbs->bs) {
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_close: %s",
                        qbs ? "the state is not open" : "NULL state");
     }
-    return state_close(broker, qbs);
+    /* A call still in flight on another thread finishes before the node goes. */
+    state_exclusive_begin(qbs);
+    ret = state_close(broker, qbs);
+    state_exclusive_end(qbs);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -274,25 +355,6 @@ static void write_end(QBlockState *qbs, QbWriteReq *req)
     }
     pthread_cond_broadcast(&qbs->req_cond);
     pthread_mutex_unlock(&qbs->req_lock);
-}
-
-/*
- * Calls that change the whole image (internal snapshots) run alone among
- * writes: a request over every byte that rewrites partial sectors conflicts
- * with any other write or discard, so it waits for those in flight and
- * holds back new ones until state_exclusive_end.
- */
-void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req)
-{
-    req->start = 0;
-    req->end = UINT64_MAX;
-    req->rmw = true;
-    write_begin(qbs, req);
-}
-
-void state_exclusive_end(QBlockState *qbs, QbWriteReq *req)
-{
-    write_end(qbs, req);
 }
 
 /*
@@ -418,7 +480,8 @@ static int check_rw(QBroker *broker, const char *func, QBlockState *qbs, const v
     return 0;
 }
 
-int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset)
+static int64_t locked_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len,
+                           uint64_t offset)
 {
     uint64_t align;
     AlignedReq *ar;
@@ -451,8 +514,13 @@ int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, u
     return (int64_t)len;
 }
 
-int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t len,
-                 uint64_t offset)
+int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset)
+{
+    SHARED_CALL(int64_t, qbs, locked_read(broker, qbs, buf, len, offset));
+}
+
+static int64_t locked_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                            uint64_t len, uint64_t offset)
 {
     /* The caller's buffer is only ever read from. */
     uint8_t *data = (uint8_t *)buf;
@@ -505,7 +573,13 @@ int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t
     return (int64_t)len;
 }
 
-int qb_flush(QBroker *broker, QBlockState *qbs)
+int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t len,
+                 uint64_t offset)
+{
+    SHARED_CALL(int64_t, qbs, locked_write(broker, qbs, buf, len, offset));
+}
+
+static int locked_flush(QBroker *broker, QBlockState *qbs)
 {
     int ret;
 
@@ -519,7 +593,12 @@ int qb_flush(QBroker *broker, QBlockState *qbs)
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_flush", qbs->filename) : 0;
 }
 
-int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
+int qb_flush(QBroker *broker, QBlockState *qbs)
+{
+    SHARED_CALL(int, qbs, locked_flush(broker, qbs));
+}
+
+static int locked_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
 {
     QbWriteReq req;
     int64_t size;
@@ -553,6 +632,11 @@ int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_discard", qbs->filename) : 0;
 }
 
+int qb_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len)
+{
+    SHARED_CALL(int, qbs, locked_discard(broker, qbs, offset, len));
+}
+
 /*
  * Zeros on the unaligned edge [offset, offset+len) of a qb_write_zeroes
  * range: the sector is read, patched and rewritten as qb_write does it.
@@ -563,7 +647,7 @@ static int write_zero_edge(QBroker *broker, QBlockState *qbs, uint64_t offset, u
 
     while (len) {
         uint64_t n = MIN(len, (uint64_t)sizeof(zeros));
-        int64_t ret = qb_write(broker, qbs, zeros, n, offset);
+        int64_t ret = locked_write(broker, qbs, zeros, n, offset);
         if (ret < 0) {
             return (int)ret;
         }
@@ -573,7 +657,8 @@ static int write_zero_edge(QBroker *broker, QBlockState *qbs, uint64_t offset, u
     return 0;
 }
 
-int qb_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len, int flags)
+static int locked_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset,
+                               uint64_t len, int flags)
 {
     QbWriteReq req;
     uint64_t align, start, end;
@@ -629,6 +714,11 @@ int qb_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t
     return 0;
 }
 
+int qb_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len, int flags)
+{
+    SHARED_CALL(int, qbs, locked_write_zeroes(broker, qbs, offset, len, flags));
+}
+
 /* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 
@@ -642,8 +732,8 @@ static void status_range(BlockDriverState *bs, uint64_t start, uint64_t length,
     *qbytes = ROUND_UP(start + length, align) - *qstart;
 }
 
-int qb_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t start, int64_t length,
-                        int *pstatus, int64_t *plength)
+static int locked_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t start,
+                                   int64_t length, int *pstatus, int64_t *plength)
 {
     uint64_t qstart, qbytes, pnum;
     int ret;
@@ -672,8 +762,14 @@ int qb_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t start, int64
     return 0;
 }
 
-int qb_block_status(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t length,
-                    QBlockStatusInfo *st)
+int qb_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t start, int64_t length,
+                        int *pstatus, int64_t *plength)
+{
+    SHARED_CALL(int, qbs, locked_check_allocation(broker, qbs, start, length, pstatus, plength));
+}
+
+static int locked_block_status(QBroker *broker, QBlockState *qbs, uint64_t offset,
+                               uint64_t length, QBlockStatusInfo *st)
 {
     uint64_t qstart, qbytes, pnum, map = 0;
     BlockDriverState *file = NULL;
@@ -711,6 +807,12 @@ int qb_block_status(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t
     return 0;
 }
 
+int qb_block_status(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t length,
+                    QBlockStatusInfo *st)
+{
+    SHARED_CALL(int, qbs, locked_block_status(broker, qbs, offset, length, st));
+}
+
 /* ------------------------------------------------------------------ */
 /* Facts                                                               */
 
@@ -730,7 +832,7 @@ typedef struct StaticInfoPriv {
     char *backing;
 } StaticInfoPriv;
 
-int qb_info_image_static_get(QBroker *broker, QBlockState *qbs, QBlockStaticInfo **info)
+static int locked_info_image_static_get(QBroker *broker, QBlockState *qbs, QBlockStaticInfo **info)
 {
     StaticInfoPriv *p;
     BlockDriverState *bs;
@@ -783,6 +885,11 @@ int qb_info_image_static_get(QBroker *broker, QBlockState *qbs, QBlockStaticInfo
     return 0;
 }
 
+int qb_info_image_static_get(QBroker *broker, QBlockState *qbs, QBlockStaticInfo **info)
+{
+    SHARED_CALL(int, qbs, locked_info_image_static_get(broker, qbs, info));
+}
+
 void qb_info_image_static_delete(QBroker *broker, QBlockStaticInfo **info)
 {
     (void)broker;
@@ -795,7 +902,8 @@ void qb_info_image_static_delete(QBroker *broker, QBlockStaticInfo **info)
     }
 }
 
-int qb_info_image_specific_get(QBroker *broker, QBlockState *qbs, QBlockSpecificInfo **info)
+static int locked_info_image_specific_get(QBroker *broker, QBlockState *qbs,
+                                          QBlockSpecificInfo **info)
 {
     static const char func[] = "qb_info_image_specific_get";
     QBlockSpecificInfo *p;
@@ -825,6 +933,11 @@ int qb_info_image_specific_get(QBroker *broker, QBlockState *qbs, QBlockSpecific
     return 0;
 }
 
+int qb_info_image_specific_get(QBroker *broker, QBlockState *qbs, QBlockSpecificInfo **info)
+{
+    SHARED_CALL(int, qbs, locked_info_image_specific_get(broker, qbs, info));
+}
+
 void qb_info_image_specific_delete(QBroker *broker, QBlockSpecificInfo **info)
 {
     (void)broker;
@@ -835,7 +948,7 @@ void qb_info_image_specific_delete(QBroker *broker, QBlockSpecificInfo **info)
     }
 }
 
-int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs)
+static int64_t locked_get_allocated_file_size(QBroker *broker, QBlockState *qbs)
 {
     int64_t ret;
 
@@ -852,7 +965,12 @@ int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs)
     return ret;
 }
 
-int qb_is_dirty(QBroker *broker, QBlockState *qbs)
+int64_t qb_get_allocated_file_size(QBroker *broker, QBlockState *qbs)
+{
+    SHARED_CALL(int64_t, qbs, locked_get_allocated_file_size(broker, qbs));
+}
+
+static int locked_is_dirty(QBroker *broker, QBlockState *qbs)
 {
     int ret;
 
@@ -865,7 +983,12 @@ int qb_is_dirty(QBroker *broker, QBlockState *qbs)
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_is_dirty", qbs->filename) : ret;
 }
 
-int qb_has_zero_init(QBroker *broker, QBlockState *qbs)
+int qb_is_dirty(QBroker *broker, QBlockState *qbs)
+{
+    SHARED_CALL(int, qbs, locked_is_dirty(broker, qbs));
+}
+
+static int locked_has_zero_init(QBroker *broker, QBlockState *qbs)
 {
     int ret;
 
@@ -878,8 +1001,13 @@ int qb_has_zero_init(QBroker *broker, QBlockState *qbs)
     return ret < 0 ? qb_fail_errno(broker, ret, NULL, "qb_has_zero_init", qbs->filename) : ret;
 }
 
-int64_t qb_write_compressed(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
-                            uint64_t len, uint64_t offset)
+int qb_has_zero_init(QBroker *broker, QBlockState *qbs)
+{
+    SHARED_CALL(int, qbs, locked_has_zero_init(broker, qbs));
+}
+
+static int64_t locked_write_compressed(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                                       uint64_t len, uint64_t offset)
 {
     QbWriteReq req;
     QBIOVector qiov;
@@ -930,4 +1058,10 @@ int64_t qb_write_compressed(QBroker *broker, QBlockState *qbs, const uint8_t *bu
         return qb_fail_errno(broker, ret, NULL, "qb_write_compressed", qbs->filename);
     }
     return (int64_t)len;
+}
+
+int64_t qb_write_compressed(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                            uint64_t len, uint64_t offset)
+{
+    SHARED_CALL(int64_t, qbs, locked_write_compressed(broker, qbs, buf, len, offset));
 }
