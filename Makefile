@@ -312,8 +312,19 @@ demo: all
 
 .PHONY: bench
 BENCH_ARGS ?=
-bench: all
-	$(Q)QBLOCK_IMG='$(CURDIR)/$(TOOL)' python3 '$(SRCDIR_ABS)/bench/run' $(BENCH_ARGS)
+# bench/*.c: measurement programs bench/run drives (bench/threads: 1 thread
+# against N on one image), linked against the in-tree library.
+BENCH_SRCS := $(call srcs,bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:.c=)
+RPATH_BENCH = -Wl,--enable-new-dtags -Wl,-rpath,'$$ORIGIN/..'
+$(BENCH_BINS): %: %.c $(LIB_LINKS) config-host.mak
+	@mkdir -p $(@D)
+	$(call quiet,LINK,$@)$(CC) $(PUB_CPPFLAGS) $(QB_CFLAGS) $(QB_LDFLAGS) -o $@ $< -L. -lqblock \
+	    $(RPATH_BENCH) $(PROG_LIBS)
+
+bench: all $(BENCH_BINS)
+	$(Q)QBLOCK_IMG='$(CURDIR)/$(TOOL)' QBLOCK_BENCH_THREADS='$(CURDIR)/bench/threads' \
+	    python3 '$(SRCDIR_ABS)/bench/run' $(BENCH_ARGS)
 
 # ------------------------------------------------------------------
 # Installing: PREFIX, LIBDIR, INCLUDEDIR, BINDIR, MANDIR and DESTDIR may be
@@ -387,7 +398,8 @@ dist:
 
 clean:
 	$(Q)rm -f $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PC_FILE) $(PC_FILE).tmp \
-	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES)
+	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES) \
+	    $(BENCH_BINS)
 	$(Q)for d in block libqblock tools tests; do \
 	    if test -d "$$d"; then find "$$d" -type f \( -name '*.o' -o -name '*.d' \) -exec rm -f {} +; fi; \
 	done
