@@ -6,6 +6,9 @@
  * thread-safe.
  */
 
+/* For pthread_rwlockattr_setkind_np, glibc's writer preference. */
+#define _GNU_SOURCE
+
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -147,6 +150,26 @@ const char *bdrv_probe_name(const uint8_t *buf, int buf_size, const char *filena
 /* ------------------------------------------------------------------ */
 /* Node life cycle                                                     */
 
+/*
+ * A node's rw_lock prefers writers, so that a write waits only for the
+ * shared reads in flight, not for every read that arrives after it.
+ */
+static int bdrv_rw_lock_init(pthread_rwlock_t *lock)
+{
+    pthread_rwlockattr_t attr;
+    int ret;
+
+    if (pthread_rwlockattr_init(&attr) != 0) {
+        return -1;
+    }
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    ret = pthread_rwlock_init(lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    return ret;
+}
+
 static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
                                   BdrvError *err)
 {
@@ -183,6 +206,14 @@ static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, 
         return NULL;
     }
     pthread_mutexattr_destroy(&attr);
+    if (bdrv_rw_lock_init(&bs->rw_lock) != 0) {
+        pthread_rwlock_destroy(&bs->rw_lock);
+    pthread_mutex_destroy(&bs->lock);
+        free(bs->opaque);
+        free(bs);
+        bdrv_error_set(err, -ENOMEM, "cannot create a lock for '%s'", filename);
+        return NULL;
+    }
     bs->drv = drv;
     bs->open_flags = flags;
     bs->read_only = !(flags & BDRV_O_RDWR);
@@ -193,6 +224,7 @@ static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, 
 
 static void bdrv_free(BlockDriverState *bs)
 {
+    pthread_rwlock_destroy(&bs->rw_lock);
     pthread_mutex_destroy(&bs->lock);
     free(bs->opaque);
     free(bs);
@@ -651,8 +683,35 @@ int bdrv_create_file(const char *filename, uint64_t size, BdrvPrealloc prealloc,
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
-#define DRV_LOCK(bs)   do { if (!(bs)->drv->thread_safe) pthread_mutex_lock(&(bs)->lock); } while (0)
-#define DRV_UNLOCK(bs) do { if (!(bs)->drv->thread_safe) pthread_mutex_unlock(&(bs)->lock); } while (0)
+/*
+ * Callbacks of a driver that is not thread_safe run under bs->lock, and,
+ * when the driver has shared reads, under bs->rw_lock held exclusively
+ * (taken by the outermost DRV_LOCK of the thread holding bs->lock).
+ */
+static void drv_lock(BlockDriverState *bs)
+{
+    if (bs->drv->thread_safe) {
+        return;
+    }
+    pthread_mutex_lock(&bs->lock);
+    if (bs->drv->bdrv_preadv_shared && bs->lock_depth++ == 0) {
+        pthread_rwlock_wrlock(&bs->rw_lock);
+    }
+}
+
+static void drv_unlock(BlockDriverState *bs)
+{
+    if (bs->drv->thread_safe) {
+        return;
+    }
+    if (bs->drv->bdrv_preadv_shared && --bs->lock_depth == 0) {
+        pthread_rwlock_unlock(&bs->rw_lock);
+    }
+    pthread_mutex_unlock(&bs->lock);
+}
+
+#define DRV_LOCK(bs)   drv_lock(bs)
+#define DRV_UNLOCK(bs) drv_unlock(bs)
 
 /* Alignment and, on formats, bounds of a request. */
 static int check_request(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -676,6 +735,18 @@ int bdrv_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     int ret = check_request(bs, offset, qiov->size);
     if (ret < 0 || qiov->size == 0) {
         return ret;
+    }
+    /*
+     * Only try: the lock is busy when a writer holds it or waits for it
+     * (perhaps this very thread, reading from inside a callback), and the
+     * exclusive path below then waits its turn, recursively if need be.
+     */
+    if (bs->drv->bdrv_preadv_shared && pthread_rwlock_tryrdlock(&bs->rw_lock) == 0) {
+        ret = bs->drv->bdrv_preadv_shared(bs, offset, qiov);
+        pthread_rwlock_unlock(&bs->rw_lock);
+        if (ret != -EAGAIN) {
+            return ret;
+        }
     }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_preadv(bs, offset, qiov);

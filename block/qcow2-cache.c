@@ -189,6 +189,31 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset, vo
     return 0;
 }
 
+/*
+ * Shared reads (qcow2.c, qcow2_preadv_shared) run concurrently under the
+ * node's rw_lock held shared, while everything that changes a cache holds
+ * it exclusively: a peek may read the entries and tables but change only
+ * the recency hint, atomically. It neither pins the table (nothing can
+ * evict it while the shared lock is held) nor moves last_hit.
+ */
+void *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset)
+{
+    for (int i = 0; i < c->size; i++) {
+        Qcow2CacheEntry *e = &c->entries[i];
+
+        if (e->offset == offset && offset != 0) {
+            uint64_t now = __atomic_load_n(&c->lru_counter, __ATOMIC_RELAXED);
+
+            /* Stored only when it changes, so hot tables' lines are not bounced between readers. */
+            if (__atomic_load_n(&e->lru, __ATOMIC_RELAXED) != now) {
+                __atomic_store_n(&e->lru, now, __ATOMIC_RELAXED);
+            }
+            return cache_table(c, i);
+        }
+    }
+    return NULL;
+}
+
 int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset, void **table)
 {
     return cache_do_get(bs, c, offset, table, true);

@@ -269,8 +269,30 @@ static bool type_has_host(Qcow2SubclusterType t)
     return t == QCOW2_SC_NORMAL || t == QCOW2_SC_ZERO_ALLOC || t == QCOW2_SC_UNALLOCATED_ALLOC;
 }
 
-int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
-                          uint64_t *host, Qcow2SubclusterType *type)
+/* The L2 table of @l1i for a shared read: cached, or NULL with -EAGAIN. */
+static int l2_peek(BlockDriverState *bs, uint64_t l1i, void **table)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t l2_off;
+
+    *table = NULL;
+    if (l1i >= s->l1_size) {
+        return 0;
+    }
+    l2_off = s->l1_table[l1i] & L1E_OFFSET_MASK;
+    if (!l2_off) {
+        return 0;
+    }
+    *table = qcow2_cache_peek(s->l2_cache, l2_off);
+    return *table ? 0 : -EAGAIN;
+}
+
+/*
+ * Both lookups in one: @peek (a shared read) takes only cached tables,
+ * pins nothing and leaves corruption to the exclusive path to report.
+ */
+static int host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes, uint64_t *host,
+                       Qcow2SubclusterType *type, bool peek)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t table_span = (uint64_t)s->l2_size << s->cluster_bits;
@@ -285,7 +307,8 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes
     int ret;
 
     *host = 0;
-    ret = l2_load(bs, qcow2_l1_index(s, offset), &table);
+    ret = peek ? l2_peek(bs, qcow2_l1_index(s, offset), &table)
+               : l2_load(bs, qcow2_l1_index(s, offset), &table);
     if (ret < 0) {
         return ret;
     }
@@ -297,6 +320,10 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes
     entry = qcow2_l2_get(s, table, l2i);
     bitmap = qcow2_l2_get_bitmap(s, table, l2i);
     t = qcow2_get_subcluster_type(s, entry, bitmap, sc);
+    if (peek && (t == QCOW2_SC_INVALID ||
+                 (type_has_host(t) && qcow2_offset_into_cluster(s, entry & L2E_OFFSET_MASK)))) {
+        return -EAGAIN;
+    }
     if (t == QCOW2_SC_INVALID) {
         qcow2_cache_put(s->l2_cache, &table);
         return qcow2_signal_corruption(bs, "invalid L2 entry 0x%llx (bitmap 0x%llx) for guest "
@@ -320,7 +347,9 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes
         *host = entry;
         *type = t;
         *bytes = MIN(max, s->cluster_size - in_cluster);
-        qcow2_cache_put(s->l2_cache, &table);
+        if (!peek) {
+            qcow2_cache_put(s->l2_cache, &table);
+        }
         return 0;
     }
 
@@ -356,10 +385,24 @@ int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes
             j++;
         }
     }
-    qcow2_cache_put(s->l2_cache, &table);
+    if (!peek) {
+        qcow2_cache_put(s->l2_cache, &table);
+    }
     *type = t;
     *bytes = done;
     return 0;
+}
+
+int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
+                          uint64_t *host, Qcow2SubclusterType *type)
+{
+    return host_offset(bs, offset, bytes, host, type, false);
+}
+
+int qcow2_peek_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
+                           uint64_t *host, Qcow2SubclusterType *type)
+{
+    return host_offset(bs, offset, bytes, host, type, true);
 }
 
 /* ------------------------------------------------------------------ */

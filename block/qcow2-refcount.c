@@ -304,12 +304,11 @@ static int64_t alloc_clusters_noref(BlockDriverState *bs, uint64_t n)
             return ret;
         }
         /*
-         * A free cluster that an unlocked read still transfers from is
-         * passed over (qcow2.c, read_data). It stays free (refcount 0) and
-         * is found again once a later free moves free_cluster_index below
-         * it, or on the next open.
+         * No read can still be transferring from a free cluster: reads
+         * that run in parallel hold the node's rw_lock shared, and the
+         * allocator runs with it held exclusively (qcow2.c, shared reads).
          */
-        run = (rc || qcow2_cluster_being_read(s, idx)) ? 0 : run + 1;
+        run = rc ? 0 : run + 1;
     }
     return (int64_t)(s->free_cluster_index - n);
 }

@@ -948,55 +948,7 @@ static int read_backing(BlockDriverState *bs, uint64_t off, QBIOVector *qiov, si
     return 0;
 }
 
-/*
- * Data reads run without the node's lock when qcow2_preadv is the caller,
- * so that several threads' reads reach the file at once instead of one
- * after another (bench -d 64 was no faster than -d 1). The generic layer
- * calls qcow2_preadv holding bs->lock; the lookup of the mapping before
- * the transfer and everything after it still run under it. While the
- * lock is dropped the host clusters stay listed in unlocked_reads, and
- * the allocator never hands out a listed cluster: a concurrent discard or
- * copy-on-write may free them, but nothing else can be written there
- * until the read is over. A concurrent write to the same guest range is
- * seen or not, as on raw. Internal reads (copy-on-write in the middle of a
- * write) pass unlock = false and keep the lock.
- */
-bool qcow2_cluster_being_read(const BDRVQcow2State *s, uint64_t cluster_index)
-{
-    for (int i = 0; i < s->nb_unlocked_reads; i++) {
-        if (cluster_index >= s->unlocked_reads[i].first &&
-            cluster_index <= s->unlocked_reads[i].last) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static int read_data(BlockDriverState *bs, uint64_t host, QBIOVector *qiov, bool unlock)
-{
-    BDRVQcow2State *s = bs->opaque;
-    Qcow2ReadRange r;
-    int ret;
-
-    if (!unlock || s->nb_unlocked_reads == QCOW2_MAX_UNLOCKED_READS) {
-        return bdrv_preadv(bs->file, host, qiov);
-    }
-    r.first = host >> s->cluster_bits;
-    r.last = (host + qiov->size - 1) >> s->cluster_bits;
-    s->unlocked_reads[s->nb_unlocked_reads++] = r;
-    pthread_mutex_unlock(&bs->lock);
-    ret = bdrv_preadv(bs->file, host, qiov);
-    pthread_mutex_lock(&bs->lock);
-    for (int i = 0; i < s->nb_unlocked_reads; i++) {
-        if (s->unlocked_reads[i].first == r.first && s->unlocked_reads[i].last == r.last) {
-            s->unlocked_reads[i] = s->unlocked_reads[--s->nb_unlocked_reads];
-            break;
-        }
-    }
-    return ret;
-}
-
-static int read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, bool unlock)
+int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVQcow2State *s = bs->opaque;
     size_t pos = 0;
@@ -1026,7 +978,7 @@ static int read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, b
         case QCOW2_SC_NORMAL:
             ret = qiov_init_slice(&slice, qiov, pos, n);
             if (ret == 0) {
-                ret = read_data(bs, host, &slice, unlock);
+                ret = bdrv_preadv(bs->file, host, &slice);
                 qiov_destroy(&slice);
             }
             break;
@@ -1051,14 +1003,64 @@ static int read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, b
     return 0;
 }
 
-int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
-{
-    return read_guest(bs, offset, qiov, false);
-}
 
-static int qcow2_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+/*
+ * Guest reads from several threads run in parallel (block_int.h,
+ * bdrv_preadv_shared): the generic layer holds the node's rw_lock shared,
+ * and every other callback, the allocator and the cache's loads and
+ * evictions among them, holds it exclusively. So the L2 tables a read
+ * finds cached stay as they are, and no host cluster it reads from can be
+ * freed and reused, until the read is over. The shared path serves data
+ * clusters, zeros and holes without a backing file; a table not cached, a
+ * compressed cluster (decompressed into the one shared s->dbuf), a backing
+ * file or a malformed entry send the read to the exclusive path, which
+ * loads the table, so the next read of that area stays shared.
+ */
+static int qcow2_preadv_shared(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
-    return read_guest(bs, offset, qiov, true);
+    size_t pos = 0;
+    int ret;
+
+    while (pos < qiov->size) {
+        uint64_t n = qiov->size - pos;
+        uint64_t host;
+        Qcow2SubclusterType type;
+        QBIOVector slice;
+
+        ret = qcow2_peek_host_offset(bs, offset + pos, &n, &host, &type);
+        if (ret < 0) {
+            return ret;
+        }
+        switch (type) {
+        case QCOW2_SC_NORMAL:
+            ret = qiov_init_slice(&slice, qiov, pos, n);
+            if (ret == 0) {
+                ret = bdrv_preadv(bs->file, host, &slice);
+                qiov_destroy(&slice);
+            }
+            break;
+        case QCOW2_SC_ZERO_PLAIN:
+        case QCOW2_SC_ZERO_ALLOC:
+            qiov_memset(qiov, pos, 0, n);
+            ret = 0;
+            break;
+        case QCOW2_SC_UNALLOCATED_PLAIN:
+        case QCOW2_SC_UNALLOCATED_ALLOC:
+            if (bs->backing) {
+                return -EAGAIN;
+            }
+            qiov_memset(qiov, pos, 0, n);
+            ret = 0;
+            break;
+        default:
+            return -EAGAIN;
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        pos += n;
+    }
+    return 0;
 }
 
 static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
@@ -1635,7 +1637,8 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_close = qcow2_close,
     .bdrv_create = qcow2_create,
     .create_opts = qcow2_create_opts,
-    .bdrv_preadv = qcow2_preadv,
+    .bdrv_preadv = qcow2_read_guest,
+    .bdrv_preadv_shared = qcow2_preadv_shared,
     .bdrv_pwritev = qcow2_pwritev,
     .bdrv_pwritev_compressed = qcow2_pwritev_compressed,
     .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,

@@ -123,15 +123,6 @@ typedef struct Qcow2PendingFree {
     bool discard_file;            /* also release the space in bs->file when it hits 0 */
 } Qcow2PendingFree;
 
-/* Host clusters [first, last] that a read transfers without bs->lock. */
-typedef struct Qcow2ReadRange {
-    uint64_t first;
-    uint64_t last;
-} Qcow2ReadRange;
-
-/* At most this many reads run without the lock; more wait for it. */
-#define QCOW2_MAX_UNLOCKED_READS 64
-
 typedef struct BDRVQcow2State {
     int qcow_version;
     int cluster_bits;
@@ -202,10 +193,6 @@ typedef struct BDRVQcow2State {
     /* Deferred refcount decrements (see the invariants in qcow2.c). */
     Qcow2PendingFree *pending;
     int nb_pending, pending_alloc;
-
-    /* Guest reads whose data transfer runs without bs->lock (qcow2.c, read_data). */
-    Qcow2ReadRange unlocked_reads[QCOW2_MAX_UNLOCKED_READS];
-    int nb_unlocked_reads;
 
     /* Ordering state: metadata written but not yet made durable by a flush. */
     bool refblocks_unsynced;
@@ -333,9 +320,8 @@ HIDDEN int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...) P
 HIDDEN int qcow2_mark_dirty(BlockDriverState *bs);
 /* Rewrite the whole header cluster from the state, keeping every extension. */
 HIDDEN int qcow2_update_header(BlockDriverState *bs);
-/* Reads of guest data, used by the write path for copy-on-write. */
+/* Reads of guest data (bdrv_preadv, and copy-on-write in the write path). */
 HIDDEN int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
-HIDDEN bool qcow2_cluster_being_read(const BDRVQcow2State *s, uint64_t cluster_index);
 /* Flush every cache in dependency order and apply deferred frees. */
 HIDDEN int qcow2_flush_all(BlockDriverState *bs);
 
@@ -349,6 +335,8 @@ HIDDEN int qcow2_cache_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
 HIDDEN int qcow2_cache_get_empty(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset,
                                  void **table);
 HIDDEN void qcow2_cache_put(Qcow2Cache *c, void **table);
+/* The cached table at @offset, or NULL; for shared reads only (neither pinned nor loaded). */
+HIDDEN void *qcow2_cache_peek(Qcow2Cache *c, uint64_t offset);
 HIDDEN void qcow2_cache_mark_dirty(Qcow2Cache *c, void *table);
 /* Write every dirty table (dependencies first); no flush of bs->file. */
 HIDDEN int qcow2_cache_write(BlockDriverState *bs, Qcow2Cache *c);
@@ -426,6 +414,14 @@ HIDDEN void qcow2_refblock_set(const BDRVQcow2State *s, void *block, uint32_t id
  */
 HIDDEN int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
                                  uint64_t *host, Qcow2SubclusterType *type);
+/*
+ * The same for a shared read (node's rw_lock held shared): only L2 tables
+ * already cached are used and nothing is changed; -EAGAIN when the table
+ * is not cached or the entry is malformed (the exclusive path then loads
+ * the table, or reports the corruption).
+ */
+HIDDEN int qcow2_peek_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
+                                  uint64_t *host, Qcow2SubclusterType *type);
 /* Read one compressed cluster (L2 entry @entry) into s->dbuf. */
 HIDDEN int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry);
 /* Guest write of @qiov at @offset (512-aligned), allocating as needed. */

@@ -46,9 +46,8 @@ struct BlockDriver {
     /*
      * Callbacks may run concurrently on one node from several threads. When
      * false, the generic layer serialises every callback of a node under
-     * bs->lock (correct, not parallel); such a driver may still drop the
-     * lock around a transfer that uses none of its state, as qcow2's guest
-     * reads do (block/qcow2.c, read_data).
+     * bs->lock (correct, not parallel); such a driver may still let reads
+     * run in parallel through bdrv_preadv_shared.
      */
     bool thread_safe;
     /*
@@ -96,6 +95,18 @@ struct BlockDriver {
      * NULL for read-only formats: -ENOTSUP).
      */
     int (*bdrv_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+    /*
+     * May be NULL; only for drivers that are not thread_safe. A read that
+     * runs with bs->rw_lock held shared: concurrently with other such
+     * reads, never with any other callback of the node (those hold
+     * bs->rw_lock exclusively as well as bs->lock), so it may read the
+     * driver's state but must change none of it (atomic hints such as a
+     * cache's recency aside). Returns 0, a negative errno, or -EAGAIN when
+     * it cannot serve the read without changing state (a metadata table not
+     * cached, say): the generic layer then runs bdrv_preadv under the
+     * exclusive locks. Bytes it has already put into @qiov do not matter.
+     */
+    int (*bdrv_preadv_shared)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /*
      * Space a new image of this format needs (qemu-img measure), with the
@@ -212,6 +223,13 @@ struct BlockDriverState {
     uint32_t request_alignment;
 
     pthread_mutex_t lock;               /* serialises callbacks of a non-thread_safe driver */
+    /*
+     * Drivers with bdrv_preadv_shared: their shared reads hold rw_lock
+     * shared; whoever holds bs->lock also holds rw_lock exclusively, taken
+     * when lock_depth (guarded by bs->lock, which is recursive) goes 0 -> 1.
+     */
+    pthread_rwlock_t rw_lock;
+    int lock_depth;
 };
 
 /* The drivers the generic layer knows (block/<fmt>.c). */

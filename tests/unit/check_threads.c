@@ -502,15 +502,17 @@ END_TEST
 /* qcow2 reads racing discards that free clusters                       */
 
 /*
- * qcow2 reads transfer their data without the state's lock. Threads 0-1
- * keep discarding their own clusters (which frees them once flushed) and
+ * qcow2 reads run in parallel with each other (under the node's rw_lock
+ * held shared), never with a discard or an allocation. Threads 0-1 keep
+ * discarding their own clusters (which frees them once flushed) and
  * writing them again (which allocates anew); threads 2-7 read clusters at
- * random. The race is timing-dependent: without the allocator's guard
- * this failed in one of seven runs here. check_int_qcow2's
- * qcow2_cluster_under_unlocked_read_not_reused tests the guard itself
- * deterministically; this one runs the real race (and gives TSan one). A cluster freed under a read
- * and handed to another guest cluster before the read ends would show that
- * cluster's bytes: every sector read must be zero or its own cluster's.
+ * random. The race is timing-dependent: with an earlier design's guard
+ * missing this failed in one of seven runs here. check_int_qcow2's
+ * qcow2_shared_read_serves_only_cached_tables tests the shared path
+ * itself; this one runs the real race (and gives TSan one). A cluster
+ * freed under a read and handed to another guest cluster before the read
+ * ends would show that cluster's bytes: every sector read must be zero or
+ * its own cluster's.
  */
 enum { RACE_CLUSTERS = 32, RACE_WRITERS = 2, RACE_CLUSTER = 65536 };
 
