@@ -14,8 +14,11 @@
  *  - Threads: a broker belongs to one thread at a time. Different states are
  *    independent. One open state may be used from several threads at once,
  *    each with its own broker; overlapping writes are serialised so that no
- *    byte written by a completed call is lost. Opening, closing and deleting
- *    a state must not race with other calls on that state.
+ *    byte written by a completed call is lost, and reads run in parallel.
+ *    qb_check, qb_truncate and qb_snapshot_create/apply/delete wait for the
+ *    calls in flight on the state and hold back new ones until they end.
+ *    Opening, closing and deleting a state must not race with other calls
+ *    on that state.
  *  - Nothing aborts: allocation failures return QB_ERR_MEM_ERR.
  */
 #ifndef LIBQBLOCK_H
@@ -312,8 +315,8 @@ LIBQBLOCK_EXPORT int qb_fmt_get_create_options(QBroker *broker, enum QBlockFmtTy
  * which needs the state opened with LIBQBLOCK_O_RDWR (QB_ERR_READ_ONLY
  * otherwise). Returns 0 when the check ran, whatever it found (look at the
  * counters in *@res); QB_ERR_NOT_SUPPORTED for a format without a check
- * (raw, for one). A check with @fix must not run concurrently with any other
- * call on the same state.
+ * (raw, for one). The check runs alone on the state: it waits for the
+ * calls in flight from other threads and holds back new ones until it ends.
  */
 LIBQBLOCK_EXPORT int qb_check(QBroker *broker, QBlockState *qbs, int fix, QBlockCheckResult *res);
 
@@ -336,8 +339,9 @@ LIBQBLOCK_EXPORT int qb_measure(QBroker *broker, const QBlockFmtInfo *fmt, QBloc
  * LIBQBLOCK_O_RDWR. The size is passed to the format as given, not rounded:
  * formats that need a multiple of 512 (qcow2, qed) refuse other sizes with
  * QB_ERR_INVALID_PARAM, as qemu-img resize does; formats that cannot resize
- * (or cannot shrink) return QB_ERR_NOT_SUPPORTED. Must not run concurrently
- * with any other call on the same state.
+ * (or cannot shrink) return QB_ERR_NOT_SUPPORTED. Runs alone on the state:
+ * it waits for the calls in flight from other threads and holds back new
+ * ones until it ends.
  */
 LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size);
 
@@ -353,10 +357,10 @@ LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t siz
  * function takes @id_or_name, a snapshot whose id matches is taken first,
  * then the first whose name matches, as in qemu-img.
  *
- * Threads: these calls must not run concurrently with any other call on the
- * same state (create, apply and delete wait for writes and discards in
- * flight through the same state, and make later ones wait, but reads are
- * not held back). In LIBQBLOCK_O_SNAPSHOT mode the state's writes go to a
+ * Threads: create, apply and delete run alone on the state: they wait for
+ * every call in flight through the same state (reads too) and make later
+ * ones wait until they end; qb_snapshot_list runs alongside reads and
+ * writes. In LIBQBLOCK_O_SNAPSHOT mode the state's writes go to a
  * temporary overlay: qb_snapshot_list lists the snapshots of the image
  * under it, and create, apply and delete return QB_ERR_NOT_SUPPORTED.
  */

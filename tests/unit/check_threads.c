@@ -847,6 +847,131 @@ START_TEST(threads_mixed_requests_verified_and_check_clean)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* truncate against reads, writes and size queries                     */
+
+/*
+ * Thread 0 resizes a qcow2 image between 2 and 4 MiB over and over (the
+ * shrink frees the clusters past 2 MiB) while threads 1-3 write and read
+ * back their own blocks below 1 MiB, read the area the shrink cuts, and ask
+ * for the size. Every size seen must be one of the two; a read of the cut
+ * area either fails as out of range (the image is small just then) or
+ * returns the pattern written there or zeros (it grew again since, and
+ * a grown area reads as zeros) and never another cluster's bytes; the
+ * writes below 1 MiB must all read back. The node's own lock already keeps
+ * the resize apart from the I/O itself, so without TSan this passes even
+ * when qb_truncate does not wait for calls in flight; under TSan (make
+ * check-tsan) it catches the size being read by a request's range check
+ * while a resize changes it.
+ */
+enum { TR_SMALL = 2 * MiB, TR_BIG = 4 * MiB, TR_THREADS = 4 };
+
+static void *truncate_worker(void *opaque)
+{
+    Worker *w = opaque;
+    QBroker *b = NULL;
+    uint8_t *data = malloc(65536), *back = malloc(65536);
+    QbtRng rng;
+
+    if (!data || !back || qb_broker_new(&b) != 0) {
+        worker_fail(w, "out of memory");
+        goto out;
+    }
+    qbt_rng_seed(&rng, w->seed + (uint64_t)w->t);
+    for (int i = 0; i < w->iterations && !w->err[0]; i++) {
+        if (w->t == 0) {
+            uint64_t size = i % 2 ? TR_SMALL : TR_BIG;
+            int ret = qb_truncate(b, w->qbs, size);
+
+            if (ret != 0) {
+                worker_fail(w, "truncate to %" PRIu64 ": %d %s", size, ret, qbt_msg(b));
+            }
+            if (i % 2 == 0) {
+                /* Grown: put a pattern past the cut, for the readers to find. */
+                memset(data, 0xc3, 65536);
+                if (qb_write(b, w->qbs, data, 65536, TR_SMALL + 65536) != 65536) {
+                    worker_fail(w, "write past the cut: %s", qbt_msg(b));
+                }
+            }
+            continue;
+        }
+        {
+            uint64_t off = (uint64_t)(w->t - 1) * 262144 + qbt_rng_below(&rng, 4) * 65536;
+            QBlockStaticInfo *info = NULL;
+            int64_t r;
+
+            qbt_rng_fill(&rng, data, 65536);
+            if (qb_write(b, w->qbs, data, 65536, off) != 65536 ||
+                qb_read(b, w->qbs, back, 65536, off) != 65536 || memcmp(data, back, 65536)) {
+                worker_fail(w, "block at %" PRIu64 " does not read back: %s", off, qbt_msg(b));
+            }
+            r = qb_read(b, w->qbs, back, 65536, TR_SMALL + 65536);
+            if (r == 65536) {
+                for (int k = 0; k < 65536; k++) {
+                    if (back[k] != 0 && back[k] != 0xc3) {
+                        worker_fail(w, "the cut area holds 0x%02x at %d", back[k], k);
+                        break;
+                    }
+                }
+            } else if (r != QB_ERR_BLOCK_OUT_OF_RANGE) {
+                worker_fail(w, "read of the cut area: %" PRId64 " %s", r, qbt_msg(b));
+            }
+            if (qb_info_image_static_get(b, w->qbs, &info) != 0) {
+                worker_fail(w, "static info: %s", qbt_msg(b));
+            } else if (info->virt_size != TR_SMALL && info->virt_size != TR_BIG) {
+                worker_fail(w, "size %" PRIu64 " seen", info->virt_size);
+            }
+            qb_info_image_static_delete(b, &info);
+        }
+    }
+out:
+    qb_broker_delete(&b);
+    free(data);
+    free(back);
+    return NULL;
+}
+
+START_TEST(threads_qcow2_truncate_against_io_and_size_queries)
+{
+    const char *qimg = qbt_qemu_img();
+    QBroker *b = NULL;
+    QBlockState *qbs;
+    char path[PATH_MAX];
+    Worker w[TR_THREADS];
+    uint64_t seed = qbt_seed("threads_qcow2_truncate");
+
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    shared_fmt = QB_FMT_QCOW2;
+    qbs = open_shared(b, path, sizeof(path), "truncate.qcow2", TR_BIG, LIBQBLOCK_O_CACHE_WB);
+    memset(w, 0, sizeof(w));
+    for (int t = 0; t < TR_THREADS; t++) {
+        w[t].t = t;
+        w[t].qbs = qbs;
+        w[t].seed = seed;
+        w[t].iterations = qbt_quick() ? 20 : 150;
+    }
+    for (int t = 0; t < TR_THREADS; t++) {
+        ck_assert_int_eq(pthread_create(&w[t].tid, NULL, truncate_worker, &w[t]), 0);
+    }
+    for (int t = 0; t < TR_THREADS; t++) {
+        ck_assert_int_eq(pthread_join(w[t].tid, NULL), 0);
+    }
+    for (int t = 0; t < TR_THREADS; t++) {
+        ck_assert_msg(w[t].err[0] == '\0', "thread %d: %s", t, w[t].err);
+    }
+    qbt_close(b, &qbs);
+    if (qimg) {
+        char cmd[PATH_MAX * 2 + 64];
+        snprintf(cmd, sizeof(cmd), "'%s' check -q -f qcow2 '%s'", qimg, path);
+        ck_assert_msg(system(cmd) == 0, "qemu-img check reports problems");
+    } else {
+        const char *ci = getenv("CI");
+        ck_assert_msg(!ci || strcmp(ci, "true") != 0, "qemu-img is needed under CI");
+    }
+    qb_broker_delete(&b);
+}
+END_TEST
+
 static Suite *threads_suite(void)
 {
     Suite *s = suite_create("threads");
@@ -872,6 +997,10 @@ static Suite *threads_suite(void)
     tc = tcase_create("mixed_qcow2");
     tcase_add_checked_fixture(tc, use_mix_qcow2, NULL);
     tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
+    tcase_set_timeout(tc, 300);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("truncate_qcow2");
+    tcase_add_test(tc, threads_qcow2_truncate_against_io_and_size_queries);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     tc = tcase_create("mixed_qed");
