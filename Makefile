@@ -74,6 +74,9 @@ TOOL_SRCS   := $(call srcs,tools/*.c)
 UNIT_SRCS   := $(call srcs,tests/unit/check_*.c)
 UNIT_COMMON_SRCS := $(filter-out $(UNIT_SRCS),$(call srcs,tests/unit/*.c))
 HELPER_SRCS := $(call srcs,tests/helpers/*.c)
+# bench/*.c: measurement programs for bench/run (built by make bench and build-tests).
+BENCH_SRCS  := $(call srcs,bench/*.c)
+BENCH_BINS  := $(BENCH_SRCS:.c=)
 PUB_HEADERS := $(call srcs,include/libqblock/*.h)
 # Manual pages, generated (scripts/gen-man.sh) from docs/*.in, the public
 # header's comments and the tool's --help text.
@@ -217,7 +220,7 @@ check-prereq:
 	    exit 1; \
 	fi
 
-build-tests: all $(TEST_BINS)
+build-tests: all $(TEST_BINS) $(BENCH_BINS)
 
 # The environment every run of the test runner gets. TESTS selects a
 # subset (see tests/run-tests.sh --help), e.g. `make check TESTS=interop`.
@@ -314,8 +317,6 @@ demo: all
 BENCH_ARGS ?=
 # bench/*.c: measurement programs bench/run drives (bench/threads: 1 thread
 # against N on one image), linked against the in-tree library.
-BENCH_SRCS := $(call srcs,bench/*.c)
-BENCH_BINS := $(BENCH_SRCS:.c=)
 RPATH_BENCH = -Wl,--enable-new-dtags -Wl,-rpath,'$$ORIGIN/..'
 $(BENCH_BINS): %: %.c $(LIB_LINKS) config-host.mak
 	@mkdir -p $(@D)
