@@ -150,11 +150,7 @@ const char *bdrv_probe_name(const uint8_t *buf, int buf_size, const char *filena
 /* ------------------------------------------------------------------ */
 /* Node life cycle                                                     */
 
-/*
- * A node's rw_lock prefers writers, so that a write waits only for the
- * shared reads in flight, not for every read that arrives after it.
- */
-static int bdrv_rw_lock_init(pthread_rwlock_t *lock)
+int bdrv_rwlock_init_writer_first(pthread_rwlock_t *lock)
 {
     pthread_rwlockattr_t attr;
     int ret;
@@ -206,7 +202,7 @@ static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, 
         return NULL;
     }
     pthread_mutexattr_destroy(&attr);
-    if (bdrv_rw_lock_init(&bs->rw_lock) != 0) {
+    if (bdrv_rwlock_init_writer_first(&bs->rw_lock) != 0) {
         pthread_rwlock_destroy(&bs->rw_lock);
     pthread_mutex_destroy(&bs->lock);
         free(bs->opaque);

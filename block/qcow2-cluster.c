@@ -68,8 +68,12 @@ static uint32_t touched_mask(const BDRVQcow2State *s, uint64_t a, uint64_t b)
 /* ------------------------------------------------------------------ */
 /* L2 table access                                                     */
 
-/* Pin the L2 table of L1 entry @l1i for reading; *table NULL when there is none. */
-static int l2_load(BlockDriverState *bs, uint64_t l1i, void **table)
+/*
+ * Pin the L2 table of L1 entry @l1i for reading; *table NULL when there is
+ * none. @peek (a shared read): only a cached table, not pinned, and
+ * -EAGAIN when it is not cached.
+ */
+static int l2_load(BlockDriverState *bs, uint64_t l1i, void **table, bool peek)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t l2_off;
@@ -81,6 +85,11 @@ static int l2_load(BlockDriverState *bs, uint64_t l1i, void **table)
     l2_off = s->l1_table[l1i] & L1E_OFFSET_MASK;
     if (!l2_off) {
         return 0;
+    }
+    if (peek) {
+        /* Only validated offsets are ever cached: a bad one is simply not found. */
+        *table = qcow2_cache_peek(s->l2_cache, l2_off);
+        return *table ? 0 : -EAGAIN;
     }
     if (qcow2_offset_into_cluster(s, l2_off)) {
         return qcow2_signal_corruption(bs, "L2 table offset 0x%llx (L1 index %llu) is not "
@@ -176,10 +185,10 @@ static int l2_get_for_write(BlockDriverState *bs, uint64_t l1i, void **table)
     l1e = s->l1_table[l1i];
     old_off = l1e & L1E_OFFSET_MASK;
     if (old_off && (l1e & QCOW_OFLAG_COPIED)) {
-        return l2_load(bs, l1i, table);
+        return l2_load(bs, l1i, table, false);
     }
     if (old_off) {
-        ret = l2_load(bs, l1i, &old);
+        ret = l2_load(bs, l1i, &old, false);
         if (ret < 0) {
             return ret;
         }
@@ -269,24 +278,6 @@ static bool type_has_host(Qcow2SubclusterType t)
     return t == QCOW2_SC_NORMAL || t == QCOW2_SC_ZERO_ALLOC || t == QCOW2_SC_UNALLOCATED_ALLOC;
 }
 
-/* The L2 table of @l1i for a shared read: cached, or NULL with -EAGAIN. */
-static int l2_peek(BlockDriverState *bs, uint64_t l1i, void **table)
-{
-    BDRVQcow2State *s = bs->opaque;
-    uint64_t l2_off;
-
-    *table = NULL;
-    if (l1i >= s->l1_size) {
-        return 0;
-    }
-    l2_off = s->l1_table[l1i] & L1E_OFFSET_MASK;
-    if (!l2_off) {
-        return 0;
-    }
-    *table = qcow2_cache_peek(s->l2_cache, l2_off);
-    return *table ? 0 : -EAGAIN;
-}
-
 /*
  * Both lookups in one: @peek (a shared read) takes only cached tables,
  * pins nothing and leaves corruption to the exclusive path to report.
@@ -307,8 +298,7 @@ static int host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes, u
     int ret;
 
     *host = 0;
-    ret = peek ? l2_peek(bs, qcow2_l1_index(s, offset), &table)
-               : l2_load(bs, qcow2_l1_index(s, offset), &table);
+    ret = l2_load(bs, qcow2_l1_index(s, offset), &table, peek);
     if (ret < 0) {
         return ret;
     }

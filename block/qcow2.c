@@ -948,7 +948,12 @@ static int read_backing(BlockDriverState *bs, uint64_t off, QBIOVector *qiov, si
     return 0;
 }
 
-int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+/*
+ * Guest reads. @shared: the read runs under the node's rw_lock held shared
+ * (qcow2_preadv_shared below) and returns -EAGAIN for whatever it cannot
+ * serve without changing state; otherwise it runs exclusively.
+ */
+static int read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, bool shared)
 {
     BDRVQcow2State *s = bs->opaque;
     size_t pos = 0;
@@ -961,13 +966,17 @@ int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         Qcow2SubclusterType type;
         QBIOVector slice;
 
-        ret = qcow2_get_host_offset(bs, off, &n, &host, &type);
+        ret = shared ? qcow2_peek_host_offset(bs, off, &n, &host, &type)
+                     : qcow2_get_host_offset(bs, off, &n, &host, &type);
         if (ret < 0) {
             return ret;
         }
         switch (type) {
         case QCOW2_SC_UNALLOCATED_PLAIN:
         case QCOW2_SC_UNALLOCATED_ALLOC:
+            if (shared && bs->backing) {
+                return -EAGAIN;
+            }
             ret = read_backing(bs, off, qiov, pos, n);
             break;
         case QCOW2_SC_ZERO_PLAIN:
@@ -983,6 +992,9 @@ int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
             }
             break;
         case QCOW2_SC_COMPRESSED:
+            if (shared) {
+                return -EAGAIN;   /* decompressed into the one shared s->dbuf */
+            }
             ret = qcow2_decompress_cluster(bs, host);
             if (ret == -ENOTSUP) {
                 return -ENOTSUP;   /* zstd without libzstd in this build */
@@ -1003,6 +1015,10 @@ int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     return 0;
 }
 
+int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    return read_guest(bs, offset, qiov, false);
+}
 
 /*
  * Guest reads from several threads run in parallel (block_int.h,
@@ -1012,55 +1028,13 @@ int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
  * finds cached stay as they are, and no host cluster it reads from can be
  * freed and reused, until the read is over. The shared path serves data
  * clusters, zeros and holes without a backing file; a table not cached, a
- * compressed cluster (decompressed into the one shared s->dbuf), a backing
- * file or a malformed entry send the read to the exclusive path, which
- * loads the table, so the next read of that area stays shared.
+ * compressed cluster, a backing file or a malformed entry send the read to
+ * the exclusive path, which loads the table, so that the next read of that
+ * area stays shared.
  */
 static int qcow2_preadv_shared(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
-    size_t pos = 0;
-    int ret;
-
-    while (pos < qiov->size) {
-        uint64_t n = qiov->size - pos;
-        uint64_t host;
-        Qcow2SubclusterType type;
-        QBIOVector slice;
-
-        ret = qcow2_peek_host_offset(bs, offset + pos, &n, &host, &type);
-        if (ret < 0) {
-            return ret;
-        }
-        switch (type) {
-        case QCOW2_SC_NORMAL:
-            ret = qiov_init_slice(&slice, qiov, pos, n);
-            if (ret == 0) {
-                ret = bdrv_preadv(bs->file, host, &slice);
-                qiov_destroy(&slice);
-            }
-            break;
-        case QCOW2_SC_ZERO_PLAIN:
-        case QCOW2_SC_ZERO_ALLOC:
-            qiov_memset(qiov, pos, 0, n);
-            ret = 0;
-            break;
-        case QCOW2_SC_UNALLOCATED_PLAIN:
-        case QCOW2_SC_UNALLOCATED_ALLOC:
-            if (bs->backing) {
-                return -EAGAIN;
-            }
-            qiov_memset(qiov, pos, 0, n);
-            ret = 0;
-            break;
-        default:
-            return -EAGAIN;
-        }
-        if (ret < 0) {
-            return ret;
-        }
-        pos += n;
-    }
-    return 0;
+    return read_guest(bs, offset, qiov, true);
 }
 
 static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)

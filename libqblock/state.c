@@ -5,9 +5,6 @@
  * edges.
  */
 
-/* For pthread_rwlockattr_setkind_np, glibc's writer preference. */
-#define _GNU_SOURCE
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,29 +15,13 @@
 #define SECTOR BDRV_SECTOR_SIZE
 
 /*
- * The state's io_lock prefers writers: a check or truncate waits for the
- * calls in flight, and new readers queue behind it rather than starving it
- * with an endless stream of overlapping reads. Such a lock must never be
- * taken shared twice by one thread (the second would wait for the queued
+ * The state's io_lock prefers writers (bdrv_rwlock_init_writer_first): a
+ * check or truncate waits for the calls in flight, and new readers queue
+ * behind it rather than starving it. Such a lock must never be taken
+ * shared twice by one thread (the second would wait for the queued
  * writer, which waits for the first), so facade calls never call each
  * other through their public, locking entry points.
  */
-static int io_lock_init(pthread_rwlock_t *lock)
-{
-    pthread_rwlockattr_t attr;
-    int ret;
-
-    if (pthread_rwlockattr_init(&attr) != 0) {
-        return -1;
-    }
-#ifdef __GLIBC__
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-#endif
-    ret = pthread_rwlock_init(lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
-    return ret;
-}
-
 void state_shared_begin(QBlockState *qbs)
 {
     if (qbs) {
@@ -105,7 +86,7 @@ int qb_state_new(QBroker *broker, QBlockState **qbs)
         free(s);
         return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_state_new: cannot create a lock");
     }
-    if (io_lock_init(&s->io_lock) != 0) {
+    if (bdrv_rwlock_init_writer_first(&s->io_lock) != 0) {
         pthread_cond_destroy(&s->req_cond);
         pthread_mutex_destroy(&s->req_lock);
         free(s);

@@ -301,6 +301,13 @@ HIDDEN int bdrv_readv(BlockDriverState *bs, int64_t sector_num, QBIOVector *qiov
 HIDDEN int bdrv_writev(BlockDriverState *bs, int64_t sector_num, QBIOVector *qiov);
 
 HIDDEN int bdrv_flush(BlockDriverState *bs);
+
+/*
+ * Initialise a reader/writer lock that prefers writers (on glibc): a writer
+ * waits only for the readers already in, not for those arriving after it.
+ * Such a lock must never be taken shared twice by one thread. 0 or -1.
+ */
+HIDDEN int bdrv_rwlock_init_writer_first(pthread_rwlock_t *lock);
 HIDDEN int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 
 /*

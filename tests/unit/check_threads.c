@@ -631,6 +631,16 @@ static void use_mix_qed(void) { mix_fmt = QB_FMT_QED; }
 static void use_mix_vmdk(void) { mix_fmt = QB_FMT_VMDK; }
 static void use_mix_vdi(void) { mix_fmt = QB_FMT_VDI; }
 
+static const struct {
+    const char *name;
+    void (*setup)(void);
+} mix_cases[] = {
+    { "mixed_qcow2", use_mix_qcow2 },
+    { "mixed_qed", use_mix_qed },
+    { "mixed_vmdk", use_mix_vmdk },
+    { "mixed_vdi", use_mix_vdi },
+};
+
 typedef struct MixShared {
     uint8_t *shadow[MIX_THREADS];   /* each thread's private region as it must read */
 } MixShared;
@@ -785,10 +795,28 @@ out:
     return NULL;
 }
 
+/*
+ * qemu-img check must find the closed image @path clean. Without qemu-img
+ * the check is left out, except under CI, where it is a failure.
+ */
+static void assert_qemu_img_check_clean(const char *fmt, const char *path)
+{
+    const char *qimg = qbt_qemu_img();
+    const char *ci = getenv("CI");
+    char cmd[PATH_MAX * 2 + 64];
+
+    if (!qimg) {
+        ck_assert_msg(!ci || strcmp(ci, "true") != 0, "qemu-img is needed under CI");
+        fprintf(stderr, "check_threads: no qemu-img, its check of %s is left out\n", path);
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "'%s' check -q -f %s '%s'", qimg, fmt, path);
+    ck_assert_msg(system(cmd) == 0, "%s: qemu-img check reports problems", path);
+}
+
 START_TEST(threads_mixed_requests_verified_and_check_clean)
 {
     const uint64_t size = MIX_SHARED + (uint64_t)MIX_THREADS * MIX_PRIV;
-    const char *qimg = qbt_qemu_img();
     const char *fname = qb_fmttype2str(mix_fmt);
     QBroker *b = NULL;
     QBlockState *qbs;
@@ -833,15 +861,7 @@ START_TEST(threads_mixed_requests_verified_and_check_clean)
                         MIX_PRIV, "a private region read back");
         free(mix_shared.shadow[t]);
     }
-    if (qimg) {
-        char cmd[PATH_MAX * 2 + 64];
-        snprintf(cmd, sizeof(cmd), "'%s' check -q -f %s '%s'", qimg, fname, path);
-        ck_assert_msg(system(cmd) == 0, "%s: qemu-img check reports problems", fname);
-    } else {
-        const char *ci = getenv("CI");
-        ck_assert_msg(!ci || strcmp(ci, "true") != 0, "qemu-img is needed under CI");
-        fprintf(stderr, "threads_mixed_requests: no qemu-img, its check is left out\n");
-    }
+    assert_qemu_img_check_clean(fname, path);
     free(got);
     qb_broker_delete(&b);
 }
@@ -933,7 +953,6 @@ out:
 
 START_TEST(threads_qcow2_truncate_against_io_and_size_queries)
 {
-    const char *qimg = qbt_qemu_img();
     QBroker *b = NULL;
     QBlockState *qbs;
     char path[PATH_MAX];
@@ -960,14 +979,7 @@ START_TEST(threads_qcow2_truncate_against_io_and_size_queries)
         ck_assert_msg(w[t].err[0] == '\0', "thread %d: %s", t, w[t].err);
     }
     qbt_close(b, &qbs);
-    if (qimg) {
-        char cmd[PATH_MAX * 2 + 64];
-        snprintf(cmd, sizeof(cmd), "'%s' check -q -f qcow2 '%s'", qimg, path);
-        ck_assert_msg(system(cmd) == 0, "qemu-img check reports problems");
-    } else {
-        const char *ci = getenv("CI");
-        ck_assert_msg(!ci || strcmp(ci, "true") != 0, "qemu-img is needed under CI");
-    }
+    assert_qemu_img_check_clean("qcow2", path);
     qb_broker_delete(&b);
 }
 END_TEST
@@ -994,28 +1006,15 @@ static Suite *threads_suite(void)
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("mixed_qcow2");
-    tcase_add_checked_fixture(tc, use_mix_qcow2, NULL);
-    tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
-    tcase_set_timeout(tc, 300);
-    suite_add_tcase(s, tc);
+    for (size_t i = 0; i < sizeof(mix_cases) / sizeof(mix_cases[0]); i++) {
+        tc = tcase_create(mix_cases[i].name);
+        tcase_add_checked_fixture(tc, mix_cases[i].setup, NULL);
+        tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
+        tcase_set_timeout(tc, 300);
+        suite_add_tcase(s, tc);
+    }
     tc = tcase_create("truncate_qcow2");
     tcase_add_test(tc, threads_qcow2_truncate_against_io_and_size_queries);
-    tcase_set_timeout(tc, 300);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("mixed_qed");
-    tcase_add_checked_fixture(tc, use_mix_qed, NULL);
-    tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
-    tcase_set_timeout(tc, 300);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("mixed_vmdk");
-    tcase_add_checked_fixture(tc, use_mix_vmdk, NULL);
-    tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
-    tcase_set_timeout(tc, 300);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("mixed_vdi");
-    tcase_add_checked_fixture(tc, use_mix_vdi, NULL);
-    tcase_add_test(tc, threads_mixed_requests_verified_and_check_clean);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
 
