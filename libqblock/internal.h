@@ -30,6 +30,8 @@ struct QBlockState {
     pthread_mutex_t req_lock;
     pthread_cond_t req_cond;
     QbWriteReq *writes;
+    struct QbAio *aio;     /* asynchronous engine (aio.c); NULL until first used */
+    int aio_max_depth;     /* 0: QB_AIO_DEFAULT_QUEUE_DEPTH */
 };
 
 /*
@@ -57,6 +59,26 @@ HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, c
  */
 HIDDEN void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req);
 HIDDEN void state_exclusive_end(QBlockState *qbs, QbWriteReq *req);
+
+/*
+ * The byte-offset requests behind qb_read/qb_write and their vectored and
+ * asynchronous forms (state.c). The range and arguments are already
+ * checked; the result is the length or a QB_ERR_* code recorded on @broker.
+ */
+HIDDEN int64_t state_preadv(QBroker *broker, const char *func, QBlockState *qbs,
+                            QBIOVector *qiov, uint64_t offset);
+HIDDEN int64_t state_pwritev(QBroker *broker, const char *func, QBlockState *qbs,
+                             QBIOVector *qiov, uint64_t offset);
+/* Check @iov (entries, total length, range) and describe it in @qiov (destroy it after). */
+HIDDEN int state_qiov_from_iovec(QBroker *broker, const char *func, QBlockState *qbs,
+                                 const struct iovec *iov, int iovcnt, uint64_t offset,
+                                 QBIOVector *qiov);
+/* Check that [offset, offset+len) of the open state lies inside the image. */
+HIDDEN int state_check_range(QBroker *broker, const char *func, QBlockState *qbs,
+                             uint64_t offset, uint64_t len);
+
+/* Finish every asynchronous request, run its callback and stop the engine (aio.c). */
+HIDDEN void aio_state_shutdown(QBlockState *qbs);
 
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);
