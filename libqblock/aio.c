@@ -19,10 +19,19 @@
  *     so no completion is left behind unsignalled (a spurious wake-up with
  *     an empty list is possible and harmless).
  *  4. Callbacks run with the lock released, so they may submit and cancel.
+ *  5. Native reads (raw images opened with LIBQBLOCK_O_NOCACHE |
+ *     LIBQBLOCK_O_NATIVE_AIO) bypass the workers: a read that may start at
+ *     once is put on the running list and submitted to the kernel from the
+ *     submitting thread, and the kernel signals the same eventfd when it
+ *     completes; qb_aio_run_completions reaps it (bdrv_aio_poll). A read the
+ *     node cannot take that way goes back to the queue in submission order.
+ *     The block layer may call the completion with its own lock held, so
+ *     this file never calls into the block layer with QbAio.lock held.
  */
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -44,6 +53,7 @@ struct QBlockAIOReq {
     QBlockAIOFunc cb;
     void *opaque;
     int64_t ret;
+    uint64_t seq;               /* submission order */
     QBlockAIOReq *prev, *next;  /* on the queue, running or done list */
 };
 
@@ -55,8 +65,10 @@ typedef struct QbAio {
     QBlockState *qbs;
     pthread_mutex_t lock;
     pthread_cond_t work_cond;   /* a request was queued, or a conflict went away */
-    pthread_cond_t idle_cond;   /* the queue and running list became empty */
     AioList queue, running, done;
+    uint64_t seq;               /* of the last request submitted */
+    bool native_off;            /* the image takes no native asynchronous reads */
+    bool native_used;           /* some were submitted: completions need reaping */
     int nwrites;                /* writes and discards queued or running */
     int outstanding;            /* see invariant 1 */
     bool stop;
@@ -196,9 +208,6 @@ static void *aio_worker(void *opaque)
         if (was_write && aio->queue.head) {
             pthread_cond_broadcast(&aio->work_cond);
         }
-        if (!aio->queue.head && !aio->running.head) {
-            pthread_cond_broadcast(&aio->idle_cond);
-        }
     }
     pthread_mutex_unlock(&aio->lock);
     return NULL;
@@ -236,7 +245,6 @@ static void aio_free(QbAio *aio)
     if (aio->efd >= 0) {
         close(aio->efd);
     }
-    pthread_cond_destroy(&aio->idle_cond);
     pthread_cond_destroy(&aio->work_cond);
     pthread_mutex_destroy(&aio->lock);
     free(aio);
@@ -271,14 +279,6 @@ static int aio_get(QBroker *broker, const char *func, QBlockState *qbs, QbAio **
         goto out;
     }
     if (pthread_cond_init(&aio->work_cond, NULL) != 0) {
-        pthread_mutex_destroy(&aio->lock);
-        free(aio);
-        aio = NULL;
-        ret = qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "%s: cannot create a lock", func);
-        goto out;
-    }
-    if (pthread_cond_init(&aio->idle_cond, NULL) != 0) {
-        pthread_cond_destroy(&aio->work_cond);
         pthread_mutex_destroy(&aio->lock);
         free(aio);
         aio = NULL;
@@ -367,21 +367,108 @@ static void aio_req_abandon(QBlockAIOReq *r)
     free(r);
 }
 
+/* Put @r on the queue in submission order and wake a worker; lock held. */
+static void aio_queue_insert(QbAio *aio, QBlockAIOReq *r)
+{
+    QBlockAIOReq *after = aio->queue.tail;
+
+    while (after && after->seq > r->seq) {
+        after = after->prev;
+    }
+    r->state = AIO_QUEUED;
+    r->prev = after;
+    r->next = after ? after->next : aio->queue.head;
+    if (r->next) {
+        r->next->prev = r;
+    } else {
+        aio->queue.tail = r;
+    }
+    if (after) {
+        after->next = r;
+    } else {
+        aio->queue.head = r;
+    }
+    pthread_cond_signal(&aio->work_cond);
+}
+
+/* Whether queued request @r could start now (invariant 2); lock held. */
+static bool aio_may_start(QbAio *aio, const QBlockAIOReq *r)
+{
+    if (aio->nwrites == 0) {
+        return true;
+    }
+    for (QBlockAIOReq *o = aio->running.head; o; o = o->next) {
+        if (req_conflict(r, o)) {
+            return false;
+        }
+    }
+    for (QBlockAIOReq *o = aio->queue.head; o && o != r; o = o->next) {
+        if (req_conflict(r, o)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The kernel finished a native read (invariant 5); may run on any thread. */
+static void aio_native_done(void *opaque, int ret)
+{
+    QBlockAIOReq *r = opaque;
+    QbAio *aio = r->aio;
+
+    pthread_mutex_lock(&aio->lock);
+    list_remove(&aio->running, r);
+    if (ret == -EAGAIN) {
+        /* Not done after all: a worker redoes it the synchronous way. */
+        aio_queue_insert(aio, r);
+    } else {
+        r->ret = ret < 0 ? qb_code_from_errno(ret) : (int64_t)r->len;
+        r->state = AIO_DONE;
+        list_append(&aio->done, r);
+        aio_signal_fd(aio);
+        if (aio->queue.head) {
+            pthread_cond_broadcast(&aio->work_cond);
+        }
+    }
+    pthread_mutex_unlock(&aio->lock);
+}
+
 static void aio_submit(QBlockAIOReq *r, QBlockAIOReq **preq)
 {
     QbAio *aio = r->aio;
+    bool native;
+    int ret;
 
     /* The handle is published before a worker can finish the request. */
     if (preq) {
         *preq = r;
     }
     pthread_mutex_lock(&aio->lock);
-    r->state = AIO_QUEUED;
+    r->seq = ++aio->seq;
     if (req_is_write(r)) {
         aio->nwrites++;
     }
-    list_append(&aio->queue, r);
-    pthread_cond_signal(&aio->work_cond);
+    native = r->op == AIO_READ && !aio->native_off && aio_may_start(aio, r);
+    if (!native) {
+        aio_queue_insert(aio, r);
+        pthread_mutex_unlock(&aio->lock);
+        return;
+    }
+    r->state = AIO_RUNNING;
+    list_append(&aio->running, r);
+    aio->native_used = true;
+    pthread_mutex_unlock(&aio->lock);
+
+    ret = bdrv_aio_preadv(aio->qbs->bs, r->offset, &r->qiov, aio->efd, aio_native_done, r);
+    if (ret == 0) {
+        return;
+    }
+    pthread_mutex_lock(&aio->lock);
+    if (ret == -ENOTSUP) {
+        aio->native_off = true;
+    }
+    list_remove(&aio->running, r);
+    aio_queue_insert(aio, r);
     pthread_mutex_unlock(&aio->lock);
 }
 
@@ -534,8 +621,16 @@ static int aio_run_completions(QbAio *aio)
     uint64_t count;
     int n = 0;
 
+    bool native;
+
     /* Invariant 3: the counter is reset before the list is taken. */
     while (read(aio->efd, &count, sizeof(count)) < 0 && errno == EINTR) {
+    }
+    pthread_mutex_lock(&aio->lock);
+    native = aio->native_used;
+    pthread_mutex_unlock(&aio->lock);
+    if (native) {
+        bdrv_aio_poll(aio->qbs->bs);
     }
     pthread_mutex_lock(&aio->lock);
     list = aio->done.head;
@@ -594,30 +689,35 @@ int qb_aio_cancel(QBroker *broker, QBlockAIOReq *req)
         req->ret = QB_ERR_CANCELED;
         list_append(&aio->done, req);
         aio_signal_fd(aio);
-        if (!aio->queue.head && !aio->running.head) {
-            pthread_cond_broadcast(&aio->idle_cond);
-        }
         ret = 1;
     }
     pthread_mutex_unlock(&aio->lock);
     return ret;
 }
 
-/* Wait for every request and run every callback; how many ran. */
+/*
+ * Wait for every request and run every callback; how many ran. Waiting is
+ * on the eventfd, which both the workers and the kernel (native reads)
+ * signal, so that native reads get reaped too.
+ */
 static int aio_drain(QbAio *aio)
 {
     int n = 0;
 
     for (;;) {
+        bool idle, due;
+
         pthread_mutex_lock(&aio->lock);
-        while (aio->queue.head || aio->running.head) {
-            pthread_cond_wait(&aio->idle_cond, &aio->lock);
-        }
-        if (aio->outstanding == 0) {
-            pthread_mutex_unlock(&aio->lock);
+        idle = aio->outstanding == 0;
+        due = aio->done.head != NULL;
+        pthread_mutex_unlock(&aio->lock);
+        if (idle) {
             return n;
         }
-        pthread_mutex_unlock(&aio->lock);
+        if (!due) {
+            struct pollfd p = { .fd = aio->efd, .events = POLLIN };
+            poll(&p, 1, -1);
+        }
         n += aio_run_completions(aio);
     }
 }

@@ -449,11 +449,13 @@ LIBQBLOCK_EXPORT int64_t qb_writev(QBroker *broker, QBlockState *qbs, const stru
  * Engine. Requests run on a small pool of threads per state (as many as the
  * machine has cores, at most 16; 16 for a state opened with
  * LIBQBLOCK_O_NOCACHE, whose requests mostly wait for the device), which
- * call the same code as the synchronous calls; with LIBQBLOCK_O_NOCACHE |
- * LIBQBLOCK_O_NATIVE_AIO the file protocol moves the data through Linux
- * native AIO, several requests in flight at once. Formats serialise their
- * metadata updates themselves, so reads and writes of data run in
- * parallel.
+ * call the same code as the synchronous calls. On a raw image opened with
+ * LIBQBLOCK_O_NOCACHE | LIBQBLOCK_O_NATIVE_AIO, reads whose offset, length
+ * and buffers suit O_DIRECT skip the workers: the submitting call hands
+ * them to Linux native AIO and the kernel signals the fd when they
+ * complete; the workers' own file I/O on such a state goes through native
+ * AIO too. Formats serialise their metadata updates themselves, so reads
+ * and writes of data run in parallel.
  *
  * Ordering. Two requests whose byte ranges overlap, and of which at least
  * one is a write or a discard, run one after the other in submission order

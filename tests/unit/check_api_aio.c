@@ -728,6 +728,77 @@ START_TEST(aio_discard_ordered_with_writes)
 }
 END_TEST
 
+/*
+ * A raw image opened with O_DIRECT and native AIO: aligned reads go to the
+ * kernel from the submitting thread, unaligned ones to the workers, and a
+ * read submitted behind an overlapping write waits for it; every byte is
+ * checked against what plain pwrite put in the file.
+ */
+START_TEST(aio_native_reads_raw)
+{
+    enum { NREQ = 120, BLK = 4096 };
+    const uint64_t size = 4 * MiB;
+    QBroker *b = NULL;
+    QBlockState *qbs;
+    char path[PATH_MAX];
+    uint8_t *model = malloc(size), *bufs, *wbuf;
+    uint64_t offs[NREQ], lens[NREQ];
+    Done done = { 0 };
+    Tag tags[NREQ + 1];
+    QbtRng rng;
+
+    ck_assert_ptr_nonnull(model);
+    ck_assert_int_eq(posix_memalign((void **)&bufs, BLK, (size_t)NREQ * 2 * BLK), 0);
+    ck_assert_int_eq(posix_memalign((void **)&wbuf, BLK, BLK), 0);
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    qbt_path(path, sizeof(path), "native.raw");
+    qbt_rng_seed(&rng, qbt_seed("native"));
+    qbt_rng_fill(&rng, model, size);
+    qbt_make_sparse_file(path, (off_t)size);
+    qbt_pwrite_file(path, model, size, 0);
+    qbs = qbt_open(b, path, 0, LIBQBLOCK_O_RDWR | LIBQBLOCK_O_NOCACHE | LIBQBLOCK_O_NATIVE_AIO |
+                               LIBQBLOCK_O_CACHE_WB);
+    ck_assert_int_eq(qb_aio_set_max_queue_depth(b, qbs, NREQ + 1), 0);
+    for (int i = 0; i < NREQ; i++) {
+        bool aligned = i % 4 != 3;
+        tags[i].done = &done;
+        tags[i].tag = i;
+        offs[i] = aligned ? qbt_rng_below(&rng, size / BLK) * BLK : qbt_rng_below(&rng, size - 2 * BLK);
+        lens[i] = aligned ? BLK * (1 + (uint64_t)(i % 2)) : 1 + qbt_rng_below(&rng, 2 * BLK - 1);
+        ck_assert_int_eq(qb_aio_read(b, qbs, bufs + (size_t)i * 2 * BLK, lens[i], offs[i], on_done,
+                                     &tags[i], NULL), 0);
+        /* Halfway, a write to the block the next read reads. */
+        if (i == NREQ / 2) {
+            memset(wbuf, 0xa5, BLK);
+            memset(model + 8 * BLK, 0xa5, BLK);
+            tags[NREQ].done = &done;
+            tags[NREQ].tag = NREQ;
+            ck_assert_int_eq(qb_aio_write(b, qbs, wbuf, BLK, 8 * BLK, on_done, &tags[NREQ], NULL), 0);
+            offs[i + 1] = 8 * BLK;
+            lens[i + 1] = BLK;
+            tags[i + 1].done = &done;
+            tags[i + 1].tag = i + 1;
+            ck_assert_int_eq(qb_aio_read(b, qbs, bufs + (size_t)(i + 1) * 2 * BLK, BLK, 8 * BLK,
+                                         on_done, &tags[i + 1], NULL), 0);
+            i++;
+        }
+    }
+    ck_assert_int_eq(qb_aio_drain(b, qbs), NREQ + 1);
+    for (int i = 0; i < NREQ; i++) {
+        ck_assert_msg(done.rets[i] == (int64_t)lens[i], "read %d: %lld", i, (long long)done.rets[i]);
+        qbt_assert_same(bufs + (size_t)i * 2 * BLK, model + offs[i], lens[i], "native read");
+    }
+    ck_assert_int_eq(done.rets[NREQ], BLK);
+    qbt_close(b, &qbs);
+    qbt_pread_file(path, bufs, BLK, 8 * BLK);
+    qbt_assert_bytes(bufs, 0xa5, BLK, "the write");
+    free(model);
+    free(bufs);
+    free(wbuf);
+    qb_broker_delete(&b);
+}
+END_TEST
+
 static Suite *aio_suite(void)
 {
     Suite *s = suite_create("api_aio");
@@ -750,6 +821,7 @@ static Suite *aio_suite(void)
     tcase_add_test(tc, aio_readv_writev_odd_segments_qcow2);
     tcase_add_test(tc, aio_drain_follows_resubmissions);
     tcase_add_test(tc, aio_discard_ordered_with_writes);
+    tcase_add_test(tc, aio_native_reads_raw);
     suite_add_tcase(s, tc);
     return s;
 }
