@@ -497,13 +497,51 @@ static bool bench_submit(BenchState *b)
     return true;
 }
 
+/*
+ * One request at a time gains nothing from the asynchronous calls and would
+ * pay two thread switches per request (to a worker and back), so -d 1 runs
+ * the synchronous calls in this thread.
+ */
+static bool bench_run_sync(BenchState *b)
+{
+    QBroker *broker = b->img->broker;
+    QBlockState *qbs = b->img->qbs;
+    uint8_t *buf = b->free_slots[0]->buf;
+
+    while (b->issued < b->count) {
+        uint64_t offset = b->next_offset;
+        int64_t r;
+
+        b->issued++;
+        b->next_offset = b->image_size ? (b->next_offset + b->step) % b->image_size : 0;
+        r = b->write ? qb_write(broker, qbs, buf, b->bufsize, offset)
+                     : qb_read(broker, qbs, buf, b->bufsize, offset);
+        if (r < 0) {
+            error_report("Failed request: %s", broker_msg(broker));
+            return false;
+        }
+        b->completed++;
+        if (b->flush_interval > 0 && b->completed % b->flush_interval == 0 &&
+            qb_flush(broker, qbs) < 0) {
+            error_report("Failed flush request: %s", broker_msg(broker));
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Run the benchmark loop; false when a request failed. */
 static bool bench_run(BenchState *b)
 {
     QBroker *broker = b->img->broker;
     QBlockState *qbs = b->img->qbs;
-    struct pollfd pfd = { .fd = qb_aio_get_fd(broker, qbs), .events = POLLIN };
+    struct pollfd pfd;
 
+    if (b->nfree == 1) {
+        return bench_run_sync(b);
+    }
+    pfd.fd = qb_aio_get_fd(broker, qbs);
+    pfd.events = POLLIN;
     if (pfd.fd < 0) {
         error_report("%s", broker_msg(broker));
         return false;
