@@ -429,6 +429,7 @@ help:
 	@echo "  check-asan      the same, built with ASan+UBSan in $(ASAN_DIR)/"
 	@echo "  check-tsan      the same, built with TSan in $(TSAN_DIR)/"
 	@echo "  check-valgrind  the tests under valgrind (unit binaries and qblock-img)"
+	@echo "  examples        build examples/*.c (aio-glib needs GLib)"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"
 	@echo "  bench           bench/run: qblock-img against qemu-img (BENCH_ARGS=)"
 	@echo "  install         install (PREFIX=, LIBDIR=, INCLUDEDIR=, BINDIR=, MANDIR=, DESTDIR=)"
