@@ -507,35 +507,34 @@ static int aio_rw(QBroker *broker, const char *func, QBlockState *qbs, bool writ
     return 0;
 }
 
-int qb_aio_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset,
-                QBlockAIOFunc cb, void *opaque, QBlockAIOReq **req)
+/* qb_aio_read and qb_aio_write: one buffer as a vector of one entry. */
+static int aio_rw_buf(QBroker *broker, const char *func, QBlockState *qbs, bool write,
+                      const uint8_t *buf, uint64_t len, uint64_t offset, QBlockAIOFunc cb,
+                      void *opaque, QBlockAIOReq **req)
 {
-    struct iovec iov = { .iov_base = buf, .iov_len = len };
+    /* A write's buffer is only ever read from. */
+    struct iovec iov = { .iov_base = (uint8_t *)buf, .iov_len = len };
 
     QB_REQUIRE_BROKER(broker);
     if (len > SIZE_MAX) {
-        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_aio_read: length too large");
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: length too large", func);
     }
     if (len && !buf) {
-        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_aio_read: NULL buffer");
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: NULL buffer", func);
     }
-    return aio_rw(broker, "qb_aio_read", qbs, false, &iov, 1, offset, cb, opaque, req);
+    return aio_rw(broker, func, qbs, write, &iov, 1, offset, cb, opaque, req);
+}
+
+int qb_aio_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset,
+                QBlockAIOFunc cb, void *opaque, QBlockAIOReq **req)
+{
+    return aio_rw_buf(broker, "qb_aio_read", qbs, false, buf, len, offset, cb, opaque, req);
 }
 
 int qb_aio_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t len,
                  uint64_t offset, QBlockAIOFunc cb, void *opaque, QBlockAIOReq **req)
 {
-    /* The caller's buffer is only ever read from. */
-    struct iovec iov = { .iov_base = (uint8_t *)buf, .iov_len = len };
-
-    QB_REQUIRE_BROKER(broker);
-    if (len > SIZE_MAX) {
-        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_aio_write: length too large");
-    }
-    if (len && !buf) {
-        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_aio_write: NULL buffer");
-    }
-    return aio_rw(broker, "qb_aio_write", qbs, true, &iov, 1, offset, cb, opaque, req);
+    return aio_rw_buf(broker, "qb_aio_write", qbs, true, buf, len, offset, cb, opaque, req);
 }
 
 int qb_aio_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
@@ -552,8 +551,10 @@ int qb_aio_writev(QBroker *broker, QBlockState *qbs, const struct iovec *iov, in
     return aio_rw(broker, "qb_aio_writev", qbs, true, iov, iovcnt, offset, cb, opaque, req);
 }
 
-int qb_aio_flush(QBroker *broker, QBlockState *qbs, QBlockAIOFunc cb, void *opaque,
-                 QBlockAIOReq **req)
+/* qb_aio_flush and qb_aio_discard: requests without buffers. */
+static int aio_nodata(QBroker *broker, const char *func, QBlockState *qbs, AioOp op,
+                      uint64_t offset, uint64_t len, QBlockAIOFunc cb, void *opaque,
+                      QBlockAIOReq **req)
 {
     QBlockAIOReq *r;
     QbAio *aio;
@@ -563,45 +564,39 @@ int qb_aio_flush(QBroker *broker, QBlockState *qbs, QBlockAIOFunc cb, void *opaq
     if (req) {
         *req = NULL;
     }
-    ret = aio_get(broker, "qb_aio_flush", qbs, &aio);
-    if (ret == 0) {
-        ret = aio_req_new(broker, "qb_aio_flush", aio, AIO_FLUSH, cb, opaque, &r);
-    }
-    if (ret == 0) {
-        aio_submit(r, req);
-    }
-    return ret;
-}
-
-int qb_aio_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len,
-                   QBlockAIOFunc cb, void *opaque, QBlockAIOReq **req)
-{
-    QBlockAIOReq *r;
-    QbAio *aio;
-    int ret;
-
-    QB_REQUIRE_BROKER(broker);
-    if (req) {
-        *req = NULL;
-    }
-    ret = aio_get(broker, "qb_aio_discard", qbs, &aio);
+    ret = aio_get(broker, func, qbs, &aio);
     if (ret < 0) {
         return ret;
     }
-    if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
-        return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
-                       "qb_aio_discard: '%s' is opened read-only", qbs->filename);
+    if (op == AIO_DISCARD) {
+        if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
+            return qb_fail(broker, QB_ERR_READ_ONLY, EROFS, "%s: '%s' is opened read-only",
+                           func, qbs->filename);
+        }
+        ret = state_check_range(broker, func, qbs, offset, len);
+        if (ret < 0) {
+            return ret;
+        }
     }
-    ret = state_check_range(broker, "qb_aio_discard", qbs, offset, len);
-    if (ret == 0) {
-        ret = aio_req_new(broker, "qb_aio_discard", aio, AIO_DISCARD, cb, opaque, &r);
-    }
+    ret = aio_req_new(broker, func, aio, op, cb, opaque, &r);
     if (ret == 0) {
         r->offset = offset;
         r->len = len;
         aio_submit(r, req);
     }
     return ret;
+}
+
+int qb_aio_flush(QBroker *broker, QBlockState *qbs, QBlockAIOFunc cb, void *opaque,
+                 QBlockAIOReq **req)
+{
+    return aio_nodata(broker, "qb_aio_flush", qbs, AIO_FLUSH, 0, 0, cb, opaque, req);
+}
+
+int qb_aio_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t len,
+                   QBlockAIOFunc cb, void *opaque, QBlockAIOReq **req)
+{
+    return aio_nodata(broker, "qb_aio_discard", qbs, AIO_DISCARD, offset, len, cb, opaque, req);
 }
 
 int qb_aio_get_fd(QBroker *broker, QBlockState *qbs)

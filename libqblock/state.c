@@ -576,36 +576,34 @@ int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t
     return state_pwritev(broker, "qb_write", qbs, &qiov, offset);
 }
 
-int64_t qb_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
-                 uint64_t offset)
+/* qb_readv and qb_writev: the caller's vector, described without copying. */
+static int64_t state_rwv(QBroker *broker, const char *func, QBlockState *qbs,
+                         const struct iovec *iov, int iovcnt, uint64_t offset, bool write)
 {
     QBIOVector qiov;
     int64_t ret;
 
     QB_REQUIRE_BROKER(broker);
-    ret = state_qiov_from_iovec(broker, "qb_readv", qbs, iov, iovcnt, offset, &qiov);
+    ret = state_qiov_from_iovec(broker, func, qbs, iov, iovcnt, offset, &qiov);
     if (ret < 0) {
         return ret;
     }
-    ret = state_preadv(broker, "qb_readv", qbs, &qiov, offset);
+    ret = write ? state_pwritev(broker, func, qbs, &qiov, offset)
+                : state_preadv(broker, func, qbs, &qiov, offset);
     qiov_destroy(&qiov);
     return ret;
+}
+
+int64_t qb_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
+                 uint64_t offset)
+{
+    return state_rwv(broker, "qb_readv", qbs, iov, iovcnt, offset, false);
 }
 
 int64_t qb_writev(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
                   uint64_t offset)
 {
-    QBIOVector qiov;
-    int64_t ret;
-
-    QB_REQUIRE_BROKER(broker);
-    ret = state_qiov_from_iovec(broker, "qb_writev", qbs, iov, iovcnt, offset, &qiov);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = state_pwritev(broker, "qb_writev", qbs, &qiov, offset);
-    qiov_destroy(&qiov);
-    return ret;
+    return state_rwv(broker, "qb_writev", qbs, iov, iovcnt, offset, true);
 }
 
 int qb_flush(QBroker *broker, QBlockState *qbs)
