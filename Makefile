@@ -156,7 +156,7 @@ $(TOOL_OBJS): %.o: %.c config-host.mak
 
 $(TEST_OBJS): %.o: %.c config-host.mak | check-prereq
 	@mkdir -p $(@D)
-	$(call quiet,CC,$@)$(CC) $(PUB_CPPFLAGS) $(LIB_CFLAGS) $(CHECK_CFLAGS) $(QB_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+	$(call quiet,CC,$@)$(CC) $(PUB_CPPFLAGS) $(LIB_CFLAGS) $(CHECK_CFLAGS) $(TEST_EXTRA_CFLAGS) $(QB_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 $(LIB_REAL): $(LIB_OBJS) $(LIB_MAP)
 	$(call quiet,LINK,$@)$(CC) -shared -o $@ $(LIB_OBJS) \
@@ -197,13 +197,36 @@ $(PC_FILE): libqblock/libqblock.pc.in config-host.mak $(SRCDIR)/Makefile
 
 # Test programs.
 $(UNIT_PUB_BINS): %: %.o $(UNIT_COMMON_OBJS) $(LIB_LINKS)
-	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $< $(UNIT_COMMON_OBJS) -L. -lqblock $(RPATH_TESTS) $(CHECK_LIBS) $(PROG_LIBS)
+	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $< $(UNIT_COMMON_OBJS) -L. -lqblock $(RPATH_TESTS) $(CHECK_LIBS) $(TEST_EXTRA_LIBS) $(PROG_LIBS)
 
 $(UNIT_INT_BINS): %: %.o $(UNIT_COMMON_OBJS) $(LIB_STATIC)
 	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $< $(UNIT_COMMON_OBJS) $(LIB_STATIC) $(LIBS) $(CHECK_LIBS) $(PROG_LIBS)
 
 $(HELPER_BINS): %: %.o $(LIB_LINKS)
 	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $< -L. -lqblock $(RPATH_TESTS) $(PROG_LIBS)
+
+# Programs that use the GLib adapter (libqblock-glib.h) get GLib's flags;
+# built without GLib they compile to a stub that reports the skip.
+GLIB_PROGS := tests/unit/check_api_aio_glib examples/aio-glib
+$(addsuffix .o,$(GLIB_PROGS)): TEST_EXTRA_CFLAGS = $(GLIB_CFLAGS)
+$(GLIB_PROGS): TEST_EXTRA_LIBS = $(GLIB_LIBS)
+
+# The examples (examples/*.c): programs a user could copy, built by
+# `make examples` and by build-tests (the interop scripts run them).
+EXAMPLE_SRCS := $(call srcs,examples/*.c)
+EXAMPLE_BINS := $(EXAMPLE_SRCS:.c=)
+EXAMPLE_OBJS := $(EXAMPLE_SRCS:.c=.o)
+ALL_OBJS     += $(EXAMPLE_OBJS)
+
+$(EXAMPLE_OBJS): %.o: %.c config-host.mak
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)$(CC) $(PUB_CPPFLAGS) $(TEST_EXTRA_CFLAGS) $(QB_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(EXAMPLE_BINS): %: %.o $(LIB_LINKS)
+	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $< -L. -lqblock $(RPATH_TOOL) $(TEST_EXTRA_LIBS) $(PROG_LIBS)
+
+.PHONY: examples
+examples: $(EXAMPLE_BINS)
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -220,7 +243,7 @@ check-prereq:
 	    exit 1; \
 	fi
 
-build-tests: all $(TEST_BINS) $(BENCH_BINS)
+build-tests: all $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 
 # The environment every run of the test runner gets. TESTS selects a
 # subset (see tests/run-tests.sh --help), e.g. `make check TESTS=interop`.
@@ -399,9 +422,9 @@ dist:
 
 clean:
 	$(Q)rm -f $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PC_FILE) $(PC_FILE).tmp \
-	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES) \
+	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(EXAMPLE_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES) \
 	    $(BENCH_BINS)
-	$(Q)for d in block libqblock tools tests; do \
+	$(Q)for d in block libqblock tools tests examples; do \
 	    if test -d "$$d"; then find "$$d" -type f \( -name '*.o' -o -name '*.d' \) -exec rm -f {} +; fi; \
 	done
 	$(Q)rm -rf $(ASAN_DIR) $(TSAN_DIR)
@@ -419,6 +442,7 @@ help:
 	@echo "  check-asan      the same, built with ASan+UBSan in $(ASAN_DIR)/"
 	@echo "  check-tsan      the same, built with TSan in $(TSAN_DIR)/"
 	@echo "  check-valgrind  the tests under valgrind (unit binaries and qblock-img)"
+	@echo "  examples        build examples/*.c (aio-glib needs GLib)"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"
 	@echo "  bench           bench/run: qblock-img against qemu-img (BENCH_ARGS=)"
 	@echo "  install         install (PREFIX=, LIBDIR=, INCLUDEDIR=, BINDIR=, MANDIR=, DESTDIR=)"

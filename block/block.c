@@ -770,6 +770,31 @@ int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     return ret;
 }
 
+int bdrv_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, int notify_fd,
+                    BdrvAioCompletionFunc *cb, void *opaque)
+{
+    int ret;
+
+    if (!bs->drv->bdrv_aio_preadv || !bs->drv->thread_safe) {
+        return -ENOTSUP;
+    }
+    ret = check_request(bs, offset, qiov->size);
+    if (ret < 0) {
+        return ret;
+    }
+    if (qiov->size == 0) {
+        return -EAGAIN;
+    }
+    return bs->drv->bdrv_aio_preadv(bs, offset, qiov, notify_fd, cb, opaque);
+}
+
+void bdrv_aio_poll(BlockDriverState *bs)
+{
+    if (bs->drv->bdrv_aio_poll) {
+        bs->drv->bdrv_aio_poll(bs);
+    }
+}
+
 int bdrv_pread(BlockDriverState *bs, uint64_t offset, void *buf, size_t bytes)
 {
     QBIOVector qiov;

@@ -369,24 +369,55 @@ typedef struct RawAioReq {
     struct iocb cb;
     long res;
     bool done;
+    /*
+     * Asynchronous requests (bdrv_aio_preadv) are heap-allocated and handed
+     * to @complete by whichever caller reaps them; synchronous ones have
+     * @complete NULL and are woken through @done.
+     */
+    BdrvAioCompletionFunc *complete;
+    void *opaque;
+    size_t size;
 } RawAioReq;
 
-/* Reap at least one completion and dispatch all it got; aio_lock is held. */
-static void raw_aio_reap(BDRVRawState *s)
+/* Hand one reaped completion to its request; aio_lock is held. */
+static void raw_aio_dispatch(BDRVRawState *s, RawAioReq *r, long res)
+{
+    s->aio_inflight--;
+    if (!r->complete) {
+        r->res = res;
+        r->done = true;
+        return;
+    }
+    /*
+     * A short read can only be the end of the file, or an interrupted
+     * transfer; either way the synchronous path, which zero-fills and
+     * retries as needed, redoes it (-EAGAIN tells the caller so).
+     */
+    if (res >= 0 && (size_t)res < r->size) {
+        res = -EAGAIN;
+    }
+    r->complete(r->opaque, res < 0 ? (int)res : 0);
+    free(r);
+}
+
+/*
+ * Reap completions and dispatch all it got; aio_lock is held, and nobody
+ * else may be reaping. With @wait at least one is waited for; without, only
+ * those the kernel already has are taken.
+ */
+static void raw_aio_reap(BDRVRawState *s, bool wait)
 {
     struct io_event ev[64];
+    struct timespec zero = { 0, 0 };
     int n;
 
     s->aio_reaping = true;
     pthread_mutex_unlock(&s->aio_lock);
-    n = io_getevents(s->aio_ctx, 1, (long)ARRAY_SIZE(ev), ev, NULL);
+    n = io_getevents(s->aio_ctx, wait ? 1 : 0, (long)ARRAY_SIZE(ev), ev, wait ? NULL : &zero);
     pthread_mutex_lock(&s->aio_lock);
     s->aio_reaping = false;
     for (int i = 0; i < n; i++) {
-        RawAioReq *r = ev[i].data;
-        r->res = (long)ev[i].res;
-        r->done = true;
-        s->aio_inflight--;
+        raw_aio_dispatch(s, ev[i].data, (long)ev[i].res);
     }
     if (n < 0 && n != -EINTR) {
         /*
@@ -442,12 +473,66 @@ static ssize_t raw_aio_rw(BDRVRawState *s, uint64_t offset, struct iovec *iov, i
         if (s->aio_reaping) {
             pthread_cond_wait(&s->aio_cond, &s->aio_lock);
         } else {
-            raw_aio_reap(s);
+            raw_aio_reap(s, true);
         }
     }
     ret = req.done ? (ssize_t)req.res : s->aio_err;
     pthread_mutex_unlock(&s->aio_lock);
     return ret;
+}
+
+static bool raw_qiov_aligned(const BDRVRawState *s, uint64_t offset, const QBIOVector *qiov);
+
+/*
+ * An asynchronous read: submitted here, completed by whoever reaps next
+ * (raw_file_aio_poll or a synchronous request waiting on the context). The
+ * kernel signals @notify_fd when it completes the iocb.
+ */
+static int raw_aio_submit_read(BDRVRawState *s, uint64_t offset, QBIOVector *qiov, int notify_fd,
+                               BdrvAioCompletionFunc *cb, void *opaque)
+{
+    struct iocb *cbs[1];
+    RawAioReq *req;
+    int ret;
+
+    if (!raw_qiov_aligned(s, offset, qiov) || qiov->niov > IOV_MAX) {
+        return -EAGAIN;
+    }
+    req = calloc(1, sizeof(*req));
+    if (!req) {
+        return -ENOMEM;
+    }
+    io_prep_preadv(&req->cb, s->fd, qiov->iov, qiov->niov, (long long)offset);
+    io_set_eventfd(&req->cb, notify_fd);
+    req->cb.data = req;
+    req->complete = cb;
+    req->opaque = opaque;
+    req->size = qiov->size;
+    cbs[0] = &req->cb;
+
+    /* A full context is not waited for here: the caller has a slower path. */
+    pthread_mutex_lock(&s->aio_lock);
+    if (s->aio_err || s->aio_inflight >= AIO_MAX_EVENTS) {
+        pthread_mutex_unlock(&s->aio_lock);
+        free(req);
+        return -EAGAIN;
+    }
+    s->aio_inflight++;
+    pthread_mutex_unlock(&s->aio_lock);
+
+    do {
+        ret = io_submit(s->aio_ctx, 1, cbs);
+    } while (ret == -EINTR);
+    if (ret != 1) {
+        pthread_mutex_lock(&s->aio_lock);
+        s->aio_inflight--;
+        pthread_cond_broadcast(&s->aio_cond);
+        pthread_mutex_unlock(&s->aio_lock);
+        free(req);
+        return -EAGAIN;
+    }
+    /* From here on the request belongs to the reaper; it may already be freed. */
+    return 0;
 }
 
 static void raw_aio_cleanup(BDRVRawState *s)
@@ -711,6 +796,40 @@ static int raw_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         return raw_rw_vec(s, offset, qiov->iov, qiov->niov, false);
     }
     return raw_bounce_read(s, offset, qiov);
+}
+
+static int raw_file_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
+                               int notify_fd, BdrvAioCompletionFunc *cb, void *opaque)
+{
+#ifdef CONFIG_LIBAIO
+    BDRVRawState *s = bs->opaque;
+
+    if (s->use_aio) {
+        return raw_aio_submit_read(s, offset, qiov, notify_fd, cb, opaque);
+    }
+#else
+    (void)bs; (void)offset; (void)qiov; (void)notify_fd; (void)cb; (void)opaque;
+#endif
+    return -ENOTSUP;
+}
+
+/* Take the completions the kernel has, unless another caller is already reaping them. */
+static void raw_file_aio_poll(BlockDriverState *bs)
+{
+#ifdef CONFIG_LIBAIO
+    BDRVRawState *s = bs->opaque;
+
+    if (!s->use_aio) {
+        return;
+    }
+    pthread_mutex_lock(&s->aio_lock);
+    if (!s->aio_reaping && s->aio_inflight > 0 && !s->aio_err) {
+        raw_aio_reap(s, false);
+    }
+    pthread_mutex_unlock(&s->aio_lock);
+#else
+    (void)bs;
+#endif
 }
 
 /* A write with rmw_lock already taken in a mode that suits it. */
@@ -1365,6 +1484,8 @@ const BlockDriver bdrv_file = {
     .bdrv_close = raw_close,
 
     .bdrv_preadv = raw_preadv,
+    .bdrv_aio_preadv = raw_file_aio_preadv,
+    .bdrv_aio_poll = raw_file_aio_poll,
     .bdrv_pwritev = raw_pwritev,
     .bdrv_pwrite_zeroes = raw_pwrite_zeroes,
     .bdrv_flush = raw_flush,

@@ -78,6 +78,18 @@ static int raw_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     return bdrv_preadv(bs->file, offset, qiov);
 }
 
+/* Reads pass straight through to the file, asynchronous ones too. */
+static int raw_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, int notify_fd,
+                          BdrvAioCompletionFunc *cb, void *opaque)
+{
+    return bdrv_aio_preadv(bs->file, offset, qiov, notify_fd, cb, opaque);
+}
+
+static void raw_aio_poll(BlockDriverState *bs)
+{
+    bdrv_aio_poll(bs->file);
+}
+
 /*
  * Writing the first sector of an image whose format was guessed is refused
  * when the sector would afterwards make the image probe as another format:
@@ -212,6 +224,8 @@ const BlockDriver bdrv_raw = {
     .create_opts = raw_create_opts,
     .bdrv_preadv = raw_preadv,
     .bdrv_pwritev = raw_pwritev,
+    .bdrv_aio_preadv = raw_aio_preadv,
+    .bdrv_aio_poll = raw_aio_poll,
     .bdrv_pwrite_zeroes = raw_pwrite_zeroes,
     .bdrv_pdiscard = raw_pdiscard,
     .bdrv_block_status = raw_block_status,

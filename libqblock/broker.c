@@ -38,6 +38,8 @@ const char *qb_strerror(int err)
     case QB_ERR_INVALID_IMAGE: return "invalid or corrupt image";
     case QB_ERR_READ_ONLY: return "image is opened read-only";
     case QB_ERR_LOCKED: return "image is locked by another process";
+    case QB_ERR_CANCELED: return "request cancelled";
+    case QB_ERR_BUSY: return "too many requests in flight";
     default: return "unknown error";
     }
 }

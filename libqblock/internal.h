@@ -37,6 +37,8 @@ struct QBlockState {
      * apply, delete) or the metadata a check walks and repairs.
      */
     pthread_rwlock_t io_lock;
+    struct QbAio *aio;     /* asynchronous engine (aio.c); NULL until first used */
+    int aio_max_depth;     /* 0: QB_AIO_DEFAULT_QUEUE_DEPTH */
 };
 
 /*
@@ -71,6 +73,26 @@ HIDDEN void state_shared_end(QBlockState *qbs);
  */
 HIDDEN void state_exclusive_begin(QBlockState *qbs);
 HIDDEN void state_exclusive_end(QBlockState *qbs);
+
+/*
+ * The byte-offset requests behind qb_read/qb_write and their vectored and
+ * asynchronous forms (state.c). The range and arguments are already
+ * checked; the result is the length or a QB_ERR_* code recorded on @broker.
+ */
+HIDDEN int64_t state_preadv(QBroker *broker, const char *func, QBlockState *qbs,
+                            QBIOVector *qiov, uint64_t offset);
+HIDDEN int64_t state_pwritev(QBroker *broker, const char *func, QBlockState *qbs,
+                             QBIOVector *qiov, uint64_t offset);
+/* Check @iov (entries, total length, range) and describe it in @qiov (destroy it after). */
+HIDDEN int state_qiov_from_iovec(QBroker *broker, const char *func, QBlockState *qbs,
+                                 const struct iovec *iov, int iovcnt, uint64_t offset,
+                                 QBIOVector *qiov);
+/* Check that [offset, offset+len) of the open state lies inside the image. */
+HIDDEN int state_check_range(QBroker *broker, const char *func, QBlockState *qbs,
+                             uint64_t offset, uint64_t len);
+
+/* Finish every asynchronous request, run its callback and stop the engine (aio.c). */
+HIDDEN void aio_state_shutdown(QBlockState *qbs);
 
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);

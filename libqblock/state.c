@@ -99,7 +99,11 @@ int qb_state_new(QBroker *broker, QBlockState **qbs)
 static int state_close(QBroker *broker, QBlockState *s)
 {
     int ret = 0;
-    int r = bdrv_flush(s->bs);
+    int r;
+
+    /* Requests in flight finish (and their callbacks run) before the image goes. */
+    aio_state_shutdown(s);
+    r = bdrv_flush(s->bs);
 
     if (r < 0) {
         ret = qb_fail_errno(broker, r, NULL, "qb_close", s->filename);
@@ -265,7 +269,13 @@ int qb_close(QBroker *broker, QBlockState *qbs)
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_close: %s",
                        qbs ? "the state is not open" : "NULL state");
     }
-    /* A call still in flight on another thread finishes before the node goes. */
+    /*
+     * Asynchronous requests finish first: their workers take the io_lock
+     * shared, so they must not find it held exclusively by this thread.
+     * Then a call still in flight on another thread finishes before the
+     * node goes.
+     */
+    aio_state_shutdown(qbs);
     state_exclusive_begin(qbs);
     ret = state_close(broker, qbs);
     state_exclusive_end(qbs);
@@ -276,8 +286,8 @@ int qb_close(QBroker *broker, QBlockState *qbs)
 /* Requests                                                            */
 
 /* The state is open and [offset, offset+len) lies inside the image. */
-static int check_range(QBroker *broker, const char *func, QBlockState *qbs, uint64_t offset,
-                       uint64_t len)
+int state_check_range(QBroker *broker, const char *func, QBlockState *qbs, uint64_t offset,
+                      uint64_t len)
 {
     int64_t size;
     uint64_t end;
@@ -340,9 +350,10 @@ static void write_end(QBlockState *qbs, QbWriteReq *req)
 
 /*
  * Describe [offset, offset+len) of the image as I/O aligned to the node's
- * request alignment: the caller's buffer in the middle, and one bounce
+ * request alignment: the caller's vector in the middle, and one bounce
  * block at each unaligned edge (a single one when both edges fall in the
  * same block). Nodes that take any byte range (raw) need none of this.
+ * The caller's memory is never copied except for the edge bytes.
  */
 typedef struct AlignedReq {
     uint64_t align;
@@ -355,10 +366,12 @@ typedef struct AlignedReq {
     uint8_t bounce[];          /* 2 * align bytes behind head and tail */
 } AlignedReq;
 
-static AlignedReq *aligned_req_new(uint8_t *buf, uint64_t len, uint64_t offset, uint64_t align)
+static AlignedReq *aligned_req_new(QBIOVector *user, uint64_t offset, uint64_t align)
 {
+    uint64_t len = user->size;
     uint64_t end = offset + len;
     uint64_t mid_start, mid_end;
+    QBIOVector mid;
     bool single;
     AlignedReq *ar;
 
@@ -371,27 +384,30 @@ static AlignedReq *aligned_req_new(uint8_t *buf, uint64_t len, uint64_t offset, 
     ar->tail = ar->bounce + align;
     ar->start = ROUND_DOWN(offset, align);
     ar->end = ROUND_UP(end, align);
-    if (offset % align == 0 && end % align == 0) {
-        /* Aligned: the caller's buffer alone. */
-        ar->has_head = ar->has_tail = false;
-        qiov_init_buf(&ar->qiov, buf, len);
-        return ar;
-    }
     single = ar->end - ar->start == align;
-    ar->has_head = offset % align != 0 || single;
+    ar->has_head = offset % align != 0 || (single && end % align != 0);
     ar->has_tail = end % align != 0 && !single;
     mid_start = ar->has_head ? ar->start + align : ar->start;
     mid_end = ar->has_tail ? ar->end - align : ar->end;
 
-    if (qiov_init(&ar->qiov, 3) < 0) {   /* room for all three parts: the adds cannot fail */
+    if (qiov_init(&ar->qiov, user->niov + 2) < 0) {
         free(ar);
         return NULL;
     }
+    /* Room for every part was reserved above, so the adds cannot fail. */
     if (ar->has_head) {
         qiov_add(&ar->qiov, ar->head, align);
     }
     if (mid_end > mid_start) {
-        qiov_add(&ar->qiov, buf + (mid_start - offset), mid_end - mid_start);
+        if (qiov_init_slice(&mid, user, mid_start - offset, mid_end - mid_start) < 0) {
+            qiov_destroy(&ar->qiov);
+            free(ar);
+            return NULL;
+        }
+        for (int i = 0; i < mid.niov; i++) {
+            qiov_add(&ar->qiov, mid.iov[i].iov_base, mid.iov[i].iov_len);
+        }
+        qiov_destroy(&mid);
     }
     if (ar->has_tail) {
         qiov_add(&ar->qiov, ar->tail, align);
@@ -405,27 +421,27 @@ static void aligned_req_free(AlignedReq *ar)
     free(ar);
 }
 
-/* Copy between the caller's buffer and the bounce blocks. */
-static void aligned_req_copy(AlignedReq *ar, uint8_t *buf, uint64_t len, uint64_t offset,
-                             bool to_bounce)
+/* Copy the edge bytes between the caller's vector and the bounce blocks. */
+static void aligned_req_copy(AlignedReq *ar, QBIOVector *user, uint64_t offset, bool to_bounce)
 {
+    uint64_t len = user->size;
     uint64_t end = offset + len;
 
     if (ar->has_head) {
         uint64_t in = offset - ar->start;
         uint64_t n = MIN(len, ar->align - in);
         if (to_bounce) {
-            memcpy(ar->head + in, buf, n);
+            qiov_to_buf(user, 0, ar->head + in, n);
         } else {
-            memcpy(buf, ar->head + in, n);
+            qiov_from_buf(user, 0, ar->head + in, n);
         }
     }
     if (ar->has_tail) {
         uint64_t n = end % ar->align;
         if (to_bounce) {
-            memcpy(ar->tail, buf + (len - n), n);
+            qiov_to_buf(user, len - n, ar->tail, n);
         } else {
-            memcpy(buf + (len - n), ar->tail, n);
+            qiov_from_buf(user, len - n, ar->tail, n);
         }
     }
 }
@@ -447,7 +463,7 @@ static int aligned_req_fill_edges(BlockDriverState *bs, AlignedReq *ar)
 static int check_rw(QBroker *broker, const char *func, QBlockState *qbs, const void *buf,
                     uint64_t len, uint64_t offset)
 {
-    int ret = check_range(broker, func, qbs, offset, len);
+    int ret = state_check_range(broker, func, qbs, offset, len);
 
     if (ret < 0) {
         return ret;
@@ -461,71 +477,96 @@ static int check_rw(QBroker *broker, const char *func, QBlockState *qbs, const v
     return 0;
 }
 
-static int64_t locked_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len,
-                           uint64_t offset)
+/*
+ * Describe the caller's iovec array as a vector (its entries, not a copy of
+ * the data), after checking it as qb_readv/qb_writev document.
+ */
+int state_qiov_from_iovec(QBroker *broker, const char *func, QBlockState *qbs,
+                          const struct iovec *iov, int iovcnt, uint64_t offset,
+                          QBIOVector *qiov)
 {
-    uint64_t align;
-    AlignedReq *ar;
-    QBIOVector qiov;
+    uint64_t total = 0;
     int ret;
 
-    QB_REQUIRE_BROKER(broker);
-    ret = check_rw(broker, "qb_read", qbs, buf, len, offset);
-    if (ret < 0 || len == 0) {
+    if (iovcnt < 0 || (iovcnt > 0 && !iov) || iovcnt > QB_IOV_MAX) {
+        return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
+                       "%s: invalid vector (%d entries; 0..%d allowed)", func, iovcnt,
+                       QB_IOV_MAX);
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len && !iov[i].iov_base) {
+            return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
+                           "%s: NULL buffer in vector entry %d", func, i);
+        }
+        if (ADD_OVERFLOW(total, (uint64_t)iov[i].iov_len, &total) || total > (uint64_t)INT64_MAX) {
+            return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: length too large", func);
+        }
+    }
+    ret = state_check_range(broker, func, qbs, offset, total);
+    if (ret < 0) {
         return ret;
+    }
+    if (qiov_init(qiov, iovcnt) < 0) {
+        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "%s: out of memory", func);
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        /* Cannot fail: the room was reserved. */
+        qiov_add(qiov, iov[i].iov_base, iov[i].iov_len);
+    }
+    return 0;
+}
+
+int64_t state_preadv(QBroker *broker, const char *func, QBlockState *qbs, QBIOVector *qiov,
+                     uint64_t offset)
+{
+    uint64_t len = qiov->size;
+    uint64_t align;
+    AlignedReq *ar;
+    int ret;
+
+    if (len == 0) {
+        return 0;
     }
     align = bdrv_get_request_alignment(qbs->bs);
     if (IS_ALIGNED(offset, align) && IS_ALIGNED(len, align)) {
-        qiov_init_buf(&qiov, buf, len);
-        ret = bdrv_preadv(qbs->bs, offset, &qiov);
+        ret = bdrv_preadv(qbs->bs, offset, qiov);
     } else {
-        ar = aligned_req_new(buf, len, offset, align);
+        ar = aligned_req_new(qiov, offset, align);
         if (!ar) {
-            return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_read: out of memory");
+            return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "%s: out of memory", func);
         }
         ret = bdrv_preadv(qbs->bs, ar->start, &ar->qiov);
         if (ret == 0) {
-            aligned_req_copy(ar, buf, len, offset, false);
+            aligned_req_copy(ar, qiov, offset, false);
         }
         aligned_req_free(ar);
     }
     if (ret < 0) {
-        return qb_fail_errno(broker, ret, NULL, "qb_read", qbs->filename);
+        return qb_fail_errno(broker, ret, NULL, func, qbs->filename);
     }
     return (int64_t)len;
 }
 
-int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset)
+int64_t state_pwritev(QBroker *broker, const char *func, QBlockState *qbs, QBIOVector *qiov,
+                      uint64_t offset)
 {
-    SHARED_CALL(int64_t, qbs, locked_read(broker, qbs, buf, len, offset));
-}
-
-static int64_t locked_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
-                            uint64_t len, uint64_t offset)
-{
-    /* The caller's buffer is only ever read from. */
-    uint8_t *data = (uint8_t *)buf;
+    uint64_t len = qiov->size;
     QbWriteReq req;
     uint64_t align;
     AlignedReq *ar;
     int ret;
 
-    QB_REQUIRE_BROKER(broker);
-    ret = check_rw(broker, "qb_write", qbs, buf, len, offset);
-    if (ret < 0) {
-        return ret;
-    }
     if (!(qbs->flags & LIBQBLOCK_O_RDWR)) {
         return qb_fail(broker, QB_ERR_READ_ONLY, EROFS,
-                       "qb_write: '%s' is opened read-only", qbs->filename);
+                       "%s: '%s' is opened read-only", func, qbs->filename);
     }
     if (len == 0) {
         return 0;
     }
     align = bdrv_get_request_alignment(qbs->bs);
-    ar = aligned_req_new(data, len, offset, align);
+    ar = aligned_req_new(qiov, offset, align);
     if (!ar) {
-        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_write: out of memory");
+        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "%s: out of memory", func);
     }
     req.start = ar->start;
     req.end = ar->end;
@@ -533,7 +574,7 @@ static int64_t locked_write(QBroker *broker, QBlockState *qbs, const uint8_t *bu
     write_begin(qbs, &req);
     ret = aligned_req_fill_edges(qbs->bs, ar);
     if (ret == 0) {
-        aligned_req_copy(ar, data, len, offset, true);
+        aligned_req_copy(ar, qiov, offset, true);
         ret = bdrv_pwritev(qbs->bs, ar->start, &ar->qiov);
     }
     write_end(qbs, &req);
@@ -544,20 +585,92 @@ static int64_t locked_write(QBroker *broker, QBlockState *qbs, const uint8_t *bu
     }
     if (ret == -EPERM) {
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EPERM,
-                       "qb_write: '%s': refused to write data that would make this image, "
+                       "%s: '%s': refused to write data that would make this image, "
                        "whose format was probed as raw, look like another format; open it "
-                       "with an explicit format to allow this", qbs->filename);
+                       "with an explicit format to allow this", func, qbs->filename);
     }
     if (ret < 0) {
-        return qb_fail_errno(broker, ret, NULL, "qb_write", qbs->filename);
+        return qb_fail_errno(broker, ret, NULL, func, qbs->filename);
     }
     return (int64_t)len;
+}
+
+static int64_t locked_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len,
+                           uint64_t offset)
+{
+    QBIOVector qiov;
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+    ret = check_rw(broker, "qb_read", qbs, buf, len, offset);
+    if (ret < 0) {
+        return ret;
+    }
+    qiov_init_buf(&qiov, buf, len);
+    return state_preadv(broker, "qb_read", qbs, &qiov, offset);
+}
+
+int64_t qb_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len, uint64_t offset)
+{
+    SHARED_CALL(int64_t, qbs, locked_read(broker, qbs, buf, len, offset));
+}
+
+static int64_t locked_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                            uint64_t len, uint64_t offset)
+{
+    QBIOVector qiov;
+    int ret;
+
+    QB_REQUIRE_BROKER(broker);
+    ret = check_rw(broker, "qb_write", qbs, buf, len, offset);
+    if (ret < 0) {
+        return ret;
+    }
+    /* The caller's buffer is only ever read from. */
+    qiov_init_buf(&qiov, (uint8_t *)buf, len);
+    return state_pwritev(broker, "qb_write", qbs, &qiov, offset);
 }
 
 int64_t qb_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf, uint64_t len,
                  uint64_t offset)
 {
     SHARED_CALL(int64_t, qbs, locked_write(broker, qbs, buf, len, offset));
+}
+
+/* qb_readv and qb_writev: the caller's vector, described without copying. */
+static int64_t state_rwv(QBroker *broker, const char *func, QBlockState *qbs,
+                         const struct iovec *iov, int iovcnt, uint64_t offset, bool write)
+{
+    QBIOVector qiov;
+    int64_t ret;
+
+    QB_REQUIRE_BROKER(broker);
+    ret = state_qiov_from_iovec(broker, func, qbs, iov, iovcnt, offset, &qiov);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = write ? state_pwritev(broker, func, qbs, &qiov, offset)
+                : state_preadv(broker, func, qbs, &qiov, offset);
+    qiov_destroy(&qiov);
+    return ret;
+}
+
+static int64_t shared_rwv(QBroker *broker, const char *func, QBlockState *qbs,
+                          const struct iovec *iov, int iovcnt, uint64_t offset, bool write)
+{
+    SHARED_CALL(int64_t, qbs, state_rwv(broker, func, qbs, iov, iovcnt, offset, write));
+}
+
+int64_t qb_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
+                 uint64_t offset)
+{
+    return shared_rwv(broker, "qb_readv", qbs, iov, iovcnt, offset, false);
+}
+
+int64_t qb_writev(QBroker *broker, QBlockState *qbs, const struct iovec *iov, int iovcnt,
+                  uint64_t offset)
+{
+    return shared_rwv(broker, "qb_writev", qbs, iov, iovcnt, offset, true);
 }
 
 static int locked_flush(QBroker *broker, QBlockState *qbs)
@@ -588,7 +701,7 @@ static int locked_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, ui
 
     QB_REQUIRE_BROKER(broker);
 
-    ret = check_range(broker, "qb_discard", qbs, offset, len);
+    ret = state_check_range(broker, "qb_discard", qbs, offset, len);
     if (ret < 0) {
         return ret;
     }
@@ -651,7 +764,7 @@ static int locked_write_zeroes(QBroker *broker, QBlockState *qbs, uint64_t offse
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
                        "qb_write_zeroes: unknown flags 0x%x", (unsigned)flags);
     }
-    ret = check_range(broker, "qb_write_zeroes", qbs, offset, len);
+    ret = state_check_range(broker, "qb_write_zeroes", qbs, offset, len);
     if (ret < 0) {
         return ret;
     }
@@ -729,7 +842,7 @@ static int locked_check_allocation(QBroker *broker, QBlockState *qbs, uint64_t s
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
                        "qb_check_allocation: length %lld must be positive", (long long)length);
     }
-    ret = check_range(broker, "qb_check_allocation", qbs, start, (uint64_t)length);
+    ret = state_check_range(broker, "qb_check_allocation", qbs, start, (uint64_t)length);
     if (ret < 0) {
         return ret;
     }
@@ -766,7 +879,7 @@ static int locked_block_status(QBroker *broker, QBlockState *qbs, uint64_t offse
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
                        "qb_block_status: length must be positive");
     }
-    ret = check_range(broker, "qb_block_status", qbs, offset, length);
+    ret = state_check_range(broker, "qb_block_status", qbs, offset, length);
     if (ret < 0) {
         return ret;
     }

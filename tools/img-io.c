@@ -4,7 +4,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -379,101 +379,189 @@ out:
 /* bench                                                               */
 
 /*
- * bench keeps "depth" requests in flight with one worker thread per slot:
- * the library allows one open image to be used from several threads, each
- * with its own broker. Requests are handed out in order from a shared
- * cursor, as qemu-img bench issues them.
+ * bench keeps "depth" requests in flight through the library's asynchronous
+ * calls, from this one thread: each slot owns a buffer, a completion frees
+ * the slot and the loop refills it, handing out offsets in order from one
+ * cursor, as qemu-img bench issues them. A flush every flush_interval
+ * completed requests waits, by default, for the requests in flight and holds
+ * back new ones until it completes (--no-drain: it runs alongside them).
  */
+/* Flushes in flight at once (--no-drain); more wait for one to complete. */
+#define BENCH_MAX_FLUSHES 8
+
+typedef struct BenchSlot {
+    struct BenchState *b;
+    uint8_t *buf;
+} BenchSlot;
+
 typedef struct BenchState {
     ImgHandle *img;
     bool write;
     uint64_t bufsize;
     uint64_t step;
     uint64_t image_size;
-    uint8_t pattern;
     int flush_interval;         /* 0: never */
     bool drain;                 /* flushes wait for the requests in flight */
 
-    pthread_mutex_t lock;
     uint64_t next_offset;
     long issued;
     long count;
     long completed;
+    long in_flight;             /* data requests */
+    int flushes_in_flight;
+    bool flush_wanted;          /* flush_interval requests completed since the last one */
     bool failed;
-
-    /* Requests hold it shared; a draining flush holds it alone. */
-    pthread_rwlock_t drain_lock;
+    BenchSlot **free_slots;     /* a stack of idle slots */
+    long nfree;
 } BenchState;
 
-typedef struct BenchWorker {
-    BenchState *b;
-    pthread_t thread;
-    QBroker *broker;
-    uint8_t *buf;
-} BenchWorker;
-
-static void *bench_worker(void *opaque)
+static void bench_report(BenchState *b, const char *what, int64_t ret)
 {
-    BenchWorker *w = opaque;
-    BenchState *b = w->b;
+    if (!b->failed) {
+        error_report("%s: %s", what, qb_strerror((int)ret));
+    }
+    b->failed = true;
+}
 
-    for (;;) {
-        uint64_t offset;
-        int64_t r;
-        bool flush_now = false;
+static void bench_flush_done(QBlockAIOReq *req, int64_t ret, void *opaque)
+{
+    BenchState *b = opaque;
 
-        pthread_mutex_lock(&b->lock);
-        if (b->failed || b->issued >= b->count) {
-            pthread_mutex_unlock(&b->lock);
-            break;
+    (void)req;
+    b->flushes_in_flight--;
+    if (ret < 0) {
+        bench_report(b, "Failed flush request", ret);
+    }
+}
+
+static void bench_request_done(QBlockAIOReq *req, int64_t ret, void *opaque)
+{
+    BenchSlot *slot = opaque;
+    BenchState *b = slot->b;
+
+    (void)req;
+    b->in_flight--;
+    b->free_slots[b->nfree++] = slot;
+    if (ret < 0) {
+        bench_report(b, "Failed request", ret);
+        return;
+    }
+    b->completed++;
+    if (b->flush_interval > 0 && b->completed % b->flush_interval == 0) {
+        b->flush_wanted = true;
+    }
+}
+
+/* Submit what may be submitted now; false after a failure to submit. */
+static bool bench_submit(BenchState *b)
+{
+    QBlockState *qbs = b->img->qbs;
+    QBroker *broker = b->img->broker;
+    int ret;
+
+    if (b->flush_wanted && b->flushes_in_flight < BENCH_MAX_FLUSHES &&
+        (!b->drain || b->in_flight == 0)) {
+        ret = qb_aio_flush(broker, qbs, bench_flush_done, b, NULL);
+        if (ret < 0) {
+            error_report("Failed flush request: %s", broker_msg(broker));
+            return false;
         }
+        b->flushes_in_flight++;
+        b->flush_wanted = false;
+    }
+    /* A draining flush holds back new requests until it completes. */
+    if (b->drain && (b->flush_wanted || b->flushes_in_flight > 0)) {
+        return true;
+    }
+    while (b->issued < b->count && b->nfree > 0) {
+        BenchSlot *slot = b->free_slots[b->nfree - 1];
+        uint64_t offset = b->next_offset;
+
+        if (b->write) {
+            ret = qb_aio_write(broker, qbs, slot->buf, b->bufsize, offset, bench_request_done,
+                               slot, NULL);
+        } else {
+            ret = qb_aio_read(broker, qbs, slot->buf, b->bufsize, offset, bench_request_done,
+                              slot, NULL);
+        }
+        if (ret < 0) {
+            error_report("Failed request: %s", broker_msg(broker));
+            return false;
+        }
+        b->nfree--;
+        b->in_flight++;
         b->issued++;
-        offset = b->next_offset;
         /* The cursor wraps around the image as qemu-img bench's does. */
         b->next_offset = b->image_size ? (b->next_offset + b->step) % b->image_size : 0;
-        pthread_mutex_unlock(&b->lock);
+    }
+    return true;
+}
 
-        pthread_rwlock_rdlock(&b->drain_lock);
-        if (b->write) {
-            r = qb_write(w->broker, b->img->qbs, w->buf, b->bufsize, offset);
-        } else {
-            r = qb_read(w->broker, b->img->qbs, w->buf, b->bufsize, offset);
-        }
-        pthread_rwlock_unlock(&b->drain_lock);
+/*
+ * One request at a time gains nothing from the asynchronous calls and would
+ * pay two thread switches per request (to a worker and back), so -d 1 runs
+ * the synchronous calls in this thread.
+ */
+static bool bench_run_sync(BenchState *b)
+{
+    QBroker *broker = b->img->broker;
+    QBlockState *qbs = b->img->qbs;
+    uint8_t *buf = b->free_slots[0]->buf;
 
-        pthread_mutex_lock(&b->lock);
+    while (b->issued < b->count) {
+        uint64_t offset = b->next_offset;
+        int64_t r;
+
+        b->issued++;
+        b->next_offset = b->image_size ? (b->next_offset + b->step) % b->image_size : 0;
+        r = b->write ? qb_write(broker, qbs, buf, b->bufsize, offset)
+                     : qb_read(broker, qbs, buf, b->bufsize, offset);
         if (r < 0) {
-            if (!b->failed) {
-                error_report("Failed request: %s", broker_msg(w->broker));
-            }
-            b->failed = true;
-        } else {
-            b->completed++;
-            flush_now = b->flush_interval > 0 && b->completed % b->flush_interval == 0;
+            error_report("Failed request: %s", broker_msg(broker));
+            return false;
         }
-        pthread_mutex_unlock(&b->lock);
-
-        if (flush_now) {
-            int fr;
-
-            if (b->drain) {
-                pthread_rwlock_wrlock(&b->drain_lock);
-            }
-            fr = qb_flush(w->broker, b->img->qbs);
-            if (b->drain) {
-                pthread_rwlock_unlock(&b->drain_lock);
-            }
-            if (fr < 0) {
-                pthread_mutex_lock(&b->lock);
-                if (!b->failed) {
-                    error_report("Failed flush request: %s", broker_msg(w->broker));
-                }
-                b->failed = true;
-                pthread_mutex_unlock(&b->lock);
-            }
+        b->completed++;
+        if (b->flush_interval > 0 && b->completed % b->flush_interval == 0 &&
+            qb_flush(broker, qbs) < 0) {
+            error_report("Failed flush request: %s", broker_msg(broker));
+            return false;
         }
     }
-    return NULL;
+    return true;
+}
+
+/* Run the benchmark loop; false when a request failed. */
+static bool bench_run(BenchState *b)
+{
+    QBroker *broker = b->img->broker;
+    QBlockState *qbs = b->img->qbs;
+    struct pollfd pfd;
+
+    if (b->nfree == 1) {
+        return bench_run_sync(b);
+    }
+    pfd.fd = qb_aio_get_fd(broker, qbs);
+    pfd.events = POLLIN;
+    if (pfd.fd < 0) {
+        error_report("%s", broker_msg(broker));
+        return false;
+    }
+    for (;;) {
+        if (!b->failed && !bench_submit(b)) {
+            b->failed = true;
+        }
+        if (b->in_flight == 0 && b->flushes_in_flight == 0 &&
+            (b->failed || (b->issued == b->count && !b->flush_wanted))) {
+            break;
+        }
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+            error_report("poll: %s", strerror(errno));
+            qb_aio_drain(broker, qbs);
+            return false;
+        }
+        qb_aio_run_completions(broker, qbs);
+    }
+    return !b->failed;
 }
 
 /* Parses a number that must fit in an int, as qemu-img bench's counters do. */
@@ -508,8 +596,8 @@ int img_bench(int argc, char **argv)
     int pattern = 0, flags = LIBQBLOCK_O_CACHE_WB, c, err, ret = 1;
     bool write = false, drain = true, native = false;
     BenchState b;
-    BenchWorker *workers = NULL;
-    long nworkers = 0, started = 0;
+    BenchSlot *slots = NULL;
+    long nslots = 0;
     ImgHandle h;
     double t0;
 
@@ -643,32 +731,36 @@ int img_bench(int argc, char **argv)
     b.bufsize = bufsize;
     b.step = step;
     b.image_size = h.info->virt_size;
-    b.pattern = (uint8_t)pattern;
     b.flush_interval = (int)flush_interval;
     b.drain = drain;
     b.next_offset = offset;
     b.count = count;
-    pthread_mutex_init(&b.lock, NULL);
-    pthread_rwlock_init(&b.drain_lock, NULL);
 
-    nworkers = depth < count ? depth : count;
-    /* Threads beyond a few hundred only add scheduling noise. */
-    if (nworkers > 256) {
-        nworkers = 256;
+    nslots = depth < count ? depth : count;
+    /* The library bounds a state's queue; deeper queues would only fail. */
+    if (nslots > QB_AIO_MAX_QUEUE_DEPTH - BENCH_MAX_FLUSHES) {
+        nslots = QB_AIO_MAX_QUEUE_DEPTH - BENCH_MAX_FLUSHES;
     }
-    workers = calloc(nworkers ? (size_t)nworkers : 1, sizeof(*workers));
-    if (!workers) {
+    /* Room for the flushes that run alongside the data requests (--no-drain). */
+    if (qb_aio_set_max_queue_depth(h.broker, h.qbs, (int)nslots + BENCH_MAX_FLUSHES) < 0) {
+        error_report("%s", broker_msg(h.broker));
+        goto out;
+    }
+    slots = calloc(nslots ? (size_t)nslots : 1, sizeof(*slots));
+    b.free_slots = calloc(nslots ? (size_t)nslots : 1, sizeof(*b.free_slots));
+    if (!slots || !b.free_slots) {
         error_report("out of memory");
         goto out;
     }
-    for (long i = 0; i < nworkers; i++) {
-        workers[i].b = &b;
-        workers[i].buf = alloc_io_buffer(bufsize);
-        if (!workers[i].buf || qb_broker_new(&workers[i].broker) < 0) {
+    for (long i = 0; i < nslots; i++) {
+        slots[i].b = &b;
+        slots[i].buf = alloc_io_buffer(bufsize);
+        if (!slots[i].buf) {
             error_report("out of memory");
             goto out;
         }
-        memset(workers[i].buf, pattern, bufsize);
+        memset(slots[i].buf, pattern, bufsize);
+        b.free_slots[b.nfree++] = &slots[i];
     }
 
     printf("Sending %ld %s requests, %" PRIu64 " bytes each, %ld in parallel "
@@ -680,39 +772,23 @@ int img_bench(int argc, char **argv)
     fflush(stdout);
 
     t0 = now_seconds();
-    for (started = 0; started < nworkers; started++) {
-        if (pthread_create(&workers[started].thread, NULL, bench_worker, &workers[started]) != 0) {
-            pthread_mutex_lock(&b.lock);
-            if (!b.failed) {
-                error_report("Could not start a worker thread");
-            }
-            b.failed = true;
-            pthread_mutex_unlock(&b.lock);
-            break;
+    if (bench_run(&b)) {
+        if (write && flush_interval && qb_flush(h.broker, h.qbs) < 0) {
+            error_report("Failed flush request: %s", broker_msg(h.broker));
+        } else {
+            printf("Run completed in %3.3f seconds.\n", now_seconds() - t0);
+            ret = 0;
         }
-    }
-    for (long i = 0; i < started; i++) {
-        pthread_join(workers[i].thread, NULL);
-    }
-    if (!b.failed && write && flush_interval && qb_flush(h.broker, h.qbs) < 0) {
-        error_report("Failed flush request: %s", broker_msg(h.broker));
-        b.failed = true;
-    }
-    if (!b.failed) {
-        printf("Run completed in %3.3f seconds.\n", now_seconds() - t0);
-        ret = 0;
     }
 
 out:
-    if (workers) {
-        for (long i = 0; i < nworkers; i++) {
-            free(workers[i].buf);
-            qb_broker_delete(&workers[i].broker);
+    if (slots) {
+        for (long i = 0; i < nslots; i++) {
+            free(slots[i].buf);
         }
-        free(workers);
+        free(slots);
     }
-    pthread_mutex_destroy(&b.lock);
-    pthread_rwlock_destroy(&b.drain_lock);
+    free(b.free_slots);
     if (img_close(&h) < 0) {
         ret = 1;
     }

@@ -308,6 +308,25 @@ HIDDEN int bdrv_flush(BlockDriverState *bs);
  * Such a lock must never be taken shared twice by one thread. 0 or -1.
  */
 HIDDEN int bdrv_rwlock_init_writer_first(pthread_rwlock_t *lock);
+
+/*
+ * Asynchronous reads straight to the protocol (Linux native AIO), for the
+ * facade's asynchronous engine. bdrv_aio_preadv starts a read of @qiov at
+ * @offset and returns 0; then @cb(@opaque, ret) runs exactly once, with 0,
+ * -errno, or -EAGAIN meaning "not done: redo it with bdrv_preadv", on
+ * whichever thread reaps the completion (bdrv_aio_poll, or a synchronous
+ * request of the same node), and @notify_fd (an eventfd) is signalled when
+ * the kernel completes it. Returns -ENOTSUP when the node never takes such
+ * requests (no native AIO on its file), -EAGAIN when it cannot take this
+ * one (unaligned for O_DIRECT, context full), or another -errno. @qiov must
+ * stay valid until the callback. @cb may run with the node's locks held:
+ * it must not issue requests to the node.
+ */
+typedef void BdrvAioCompletionFunc(void *opaque, int ret);
+HIDDEN int bdrv_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
+                           int notify_fd, BdrvAioCompletionFunc *cb, void *opaque);
+/* Run the callbacks of the asynchronous requests the kernel has completed, without waiting. */
+HIDDEN void bdrv_aio_poll(BlockDriverState *bs);
 HIDDEN int bdrv_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 
 /*

@@ -133,6 +133,15 @@ struct BlockDriver {
      * NULL: bdrv_pwrite_zeroes is used, which keeps what is allocated.
      */
     int (*bdrv_pwrite_zeroes_unmap)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+    /*
+     * Start an asynchronous read and reap completed ones: see
+     * bdrv_aio_preadv and bdrv_aio_poll in block.h. Only thread_safe
+     * drivers are called (nothing serialises the callbacks). NULL: the node
+     * has no asynchronous path (-ENOTSUP; polling does nothing).
+     */
+    int (*bdrv_aio_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
+                           int notify_fd, BdrvAioCompletionFunc *cb, void *opaque);
+    void (*bdrv_aio_poll)(BlockDriverState *bs);
     /* Make completed writes durable. NULL: nothing to do at this level. */
     int (*bdrv_flush)(BlockDriverState *bs);
     /* Release a range. NULL: discard is ignored (returns 0). */

@@ -26,5 +26,9 @@
 #define QB_ERR_READ_ONLY          (-104)
 /** Another process (a QEMU tool, or another libqblock user) holds the image. */
 #define QB_ERR_LOCKED             (-105)
+/** An asynchronous request was cancelled (qb_aio_cancel) before it started. */
+#define QB_ERR_CANCELED           (-106)
+/** The state's asynchronous queue is full (qb_aio_set_max_queue_depth); retry after completions. */
+#define QB_ERR_BUSY               (-107)
 
 #endif /* LIBQBLOCK_ERROR_H */

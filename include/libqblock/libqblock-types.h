@@ -29,6 +29,25 @@ typedef struct QBroker QBroker;
 /** One image object: created, opened (or used to create), read, written, closed. */
 typedef struct QBlockState QBlockState;
 
+/** An asynchronous request in flight (qb_aio_*); owned by the library. */
+typedef struct QBlockAIOReq QBlockAIOReq;
+
+/**
+ * The completion callback of an asynchronous request: @ret is the number of
+ * bytes transferred (0 for flush and discard) or a negative QB_ERR_* code.
+ * It runs in the thread that calls qb_aio_run_completions or qb_aio_drain,
+ * never on a library thread; @req is freed when it returns.
+ */
+typedef void (*QBlockAIOFunc)(QBlockAIOReq *req, int64_t ret, void *opaque);
+
+/** The most entries a vector of qb_readv, qb_writev and their aio forms may have. */
+#define QB_IOV_MAX 1024
+
+/** The queue depth of a state's asynchronous requests unless set otherwise. */
+#define QB_AIO_DEFAULT_QUEUE_DEPTH 128
+/** The largest queue depth qb_aio_set_max_queue_depth accepts. */
+#define QB_AIO_MAX_QUEUE_DEPTH 65536
+
 /* Flags of qb_open() and qb_create(). */
 #define LIBQBLOCK_O_RDWR        0x0002  /* open read-write; read-only without it */
 #define LIBQBLOCK_O_SNAPSHOT    0x0008  /* writes go to a temporary overlay dropped at close */

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "libqblock-error.h"
 #include "libqblock-types.h"
@@ -410,6 +411,170 @@ LIBQBLOCK_EXPORT int qb_snapshot_apply(QBroker *broker, QBlockState *qbs, const 
  * Errors as for qb_snapshot_apply.
  */
 LIBQBLOCK_EXPORT int qb_snapshot_delete(QBroker *broker, QBlockState *qbs, const char *id_or_name);
+
+/* ------------------------------------------------------------------ */
+/* Vectored and asynchronous I/O                                       */
+
+/**
+ * qb_readv: read into the @iovcnt buffers of @iov (0..QB_IOV_MAX entries,
+ * filled in order) from byte @offset, as qb_read does for one buffer: any
+ * offset and total length, the whole range inside the virtual size. The
+ * buffers are passed down as they are; only the bytes of unaligned edge
+ * sectors go through a bounce block. Returns the total length, 0 for an
+ * empty vector, or QB_ERR_INVALID_PARAM (NULL pointers, a NULL buffer with
+ * a non-zero length, too many entries, state not open),
+ * QB_ERR_BLOCK_OUT_OF_RANGE, QB_ERR_MEM_ERR, or the errors of qb_read.
+ */
+LIBQBLOCK_EXPORT int64_t qb_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov,
+                                  int iovcnt, uint64_t offset);
+
+/**
+ * qb_writev: write the @iovcnt buffers of @iov, in order, at byte @offset, as
+ * qb_write does for one buffer (unaligned edges read-modify-written; durable
+ * on return unless the state was opened with LIBQBLOCK_O_CACHE_WB). Returns
+ * the total length or the errors of qb_readv and qb_write
+ * (QB_ERR_READ_ONLY on a read-only state).
+ */
+LIBQBLOCK_EXPORT int64_t qb_writev(QBroker *broker, QBlockState *qbs, const struct iovec *iov,
+                                   int iovcnt, uint64_t offset);
+
+/*
+ * Asynchronous requests. A qb_aio_* submission checks its arguments at once
+ * (a bad argument, a range outside the image, a write to a read-only state
+ * or a full queue is returned by the submitting call and no request is
+ * made), then returns while the request runs; *@req, when @req is not NULL,
+ * receives the request's handle. The request's result reaches its
+ * callback, which runs only inside qb_aio_run_completions or qb_aio_drain,
+ * in the thread that called them: a program with an event loop watches
+ * qb_aio_get_fd and calls qb_aio_run_completions when it is readable. The
+ * buffers must stay valid, and untouched, until the callback ran; the
+ * handle is valid until its callback returns and is freed then.
+ *
+ * Engine. Requests run on a small pool of threads per state (as many as the
+ * machine has cores, at most 16; 16 for a state opened with
+ * LIBQBLOCK_O_NOCACHE, whose requests mostly wait for the device), which
+ * call the same code as the synchronous calls. On a raw image opened with
+ * LIBQBLOCK_O_NOCACHE | LIBQBLOCK_O_NATIVE_AIO, reads whose offset, length
+ * and buffers suit O_DIRECT skip the workers: the submitting call hands
+ * them to Linux native AIO and the kernel signals the fd when they
+ * complete; the workers' own file I/O on such a state goes through native
+ * AIO too. Formats serialise their metadata updates themselves, so reads
+ * and writes of data run in parallel.
+ *
+ * Ordering. Two requests whose byte ranges overlap, and of which at least
+ * one is a write or a discard, run one after the other in submission order
+ * (so overlapping writes land, and complete, in the order they were
+ * submitted, and a read sees the writes submitted before it). Requests that
+ * do not overlap may run and complete in any order. A flush covers every
+ * write whose callback had run (or which had completed, see the fd) before
+ * the flush was submitted; it does not wait for writes still in flight and
+ * is not a barrier for later ones. Writes follow the state's cache mode as
+ * qb_write does: without LIBQBLOCK_O_CACHE_WB each write is durable when it
+ * completes.
+ *
+ * Threads. Submissions and cancellations may come from any thread (each
+ * with its own broker); completions should be run by one thread at a time.
+ * A callback may submit and cancel requests, but must not call
+ * qb_aio_drain, qb_close or qb_state_delete on its own state. Closing or
+ * deleting a state with requests in flight first waits for all of them and
+ * runs their callbacks (in the closing thread).
+ */
+
+/**
+ * qb_aio_read: start reading @len bytes at byte @offset into @buf; the
+ * callback @cb (not NULL) gets @len or a negative QB_ERR_* code and
+ * @opaque. Returns 0, or without starting anything: QB_ERR_INVALID_PARAM
+ * (NULL pointers, state not open), QB_ERR_BLOCK_OUT_OF_RANGE, QB_ERR_BUSY
+ * (the queue is full: see qb_aio_set_max_queue_depth), QB_ERR_MEM_ERR.
+ */
+LIBQBLOCK_EXPORT int qb_aio_read(QBroker *broker, QBlockState *qbs, uint8_t *buf, uint64_t len,
+                                 uint64_t offset, QBlockAIOFunc cb, void *opaque,
+                                 QBlockAIOReq **req);
+
+/**
+ * qb_aio_write: start writing @len bytes of @buf at byte @offset, as
+ * qb_write. Errors as for qb_aio_read, plus QB_ERR_READ_ONLY for a state
+ * opened read-only.
+ */
+LIBQBLOCK_EXPORT int qb_aio_write(QBroker *broker, QBlockState *qbs, const uint8_t *buf,
+                                  uint64_t len, uint64_t offset, QBlockAIOFunc cb, void *opaque,
+                                  QBlockAIOReq **req);
+
+/**
+ * qb_aio_readv: start reading into the buffers of @iov as qb_readv. The
+ * array @iov itself is copied and may be reused at once; the buffers it
+ * points to may not. Errors as for qb_aio_read and qb_readv.
+ */
+LIBQBLOCK_EXPORT int qb_aio_readv(QBroker *broker, QBlockState *qbs, const struct iovec *iov,
+                                  int iovcnt, uint64_t offset, QBlockAIOFunc cb, void *opaque,
+                                  QBlockAIOReq **req);
+
+/** qb_aio_writev: start writing the buffers of @iov as qb_writev; as qb_aio_readv. */
+LIBQBLOCK_EXPORT int qb_aio_writev(QBroker *broker, QBlockState *qbs, const struct iovec *iov,
+                                   int iovcnt, uint64_t offset, QBlockAIOFunc cb, void *opaque,
+                                   QBlockAIOReq **req);
+
+/**
+ * qb_aio_flush: start a flush (see "Ordering" above for what it covers);
+ * the callback gets 0 or a negative code. Errors as for qb_aio_read.
+ */
+LIBQBLOCK_EXPORT int qb_aio_flush(QBroker *broker, QBlockState *qbs, QBlockAIOFunc cb,
+                                  void *opaque, QBlockAIOReq **req);
+
+/**
+ * qb_aio_discard: start a discard of [@offset, @offset+@len) as qb_discard;
+ * ordered against overlapping writes like a write. The callback gets 0 or a
+ * negative code. Errors as for qb_aio_write.
+ */
+LIBQBLOCK_EXPORT int qb_aio_discard(QBroker *broker, QBlockState *qbs, uint64_t offset,
+                                    uint64_t len, QBlockAIOFunc cb, void *opaque,
+                                    QBlockAIOReq **req);
+
+/**
+ * qb_aio_get_fd: a file descriptor (an eventfd) that polls readable when
+ * completions are due on @qbs; it may also be readable with none due (a
+ * spurious wake-up: qb_aio_run_completions then returns 0). The library
+ * owns it: do not read, write or close it; it is valid until the state is
+ * closed. Returns the fd, or QB_ERR_INVALID_PARAM (state not open),
+ * QB_ERR_MEM_ERR, QB_ERR_INTERNAL_ERR (no eventfd or thread could be made).
+ */
+LIBQBLOCK_EXPORT int qb_aio_get_fd(QBroker *broker, QBlockState *qbs);
+
+/**
+ * qb_aio_run_completions: run the callbacks of every request of @qbs that
+ * finished, in the order they finished, without waiting for others.
+ * Returns how many ran (0 or more), or QB_ERR_INVALID_PARAM.
+ */
+LIBQBLOCK_EXPORT int qb_aio_run_completions(QBroker *broker, QBlockState *qbs);
+
+/**
+ * qb_aio_cancel: cancel @req, a request whose callback has not run yet. A
+ * request that had not started is taken off the queue and completes (its
+ * callback runs, from qb_aio_run_completions as usual) with
+ * QB_ERR_CANCELED: nothing of it was done. A request that has started or
+ * finished is not interrupted: it completes normally with its own result.
+ * Returns 1 when it was cancelled, 0 when it had already started, or
+ * QB_ERR_INVALID_PARAM (NULL).
+ */
+LIBQBLOCK_EXPORT int qb_aio_cancel(QBroker *broker, QBlockAIOReq *req);
+
+/**
+ * qb_aio_drain: wait until every request of @qbs has finished and run all
+ * callbacks, including those of requests that callbacks submit meanwhile.
+ * Returns how many callbacks ran, or QB_ERR_INVALID_PARAM (NULL pointers,
+ * called from a callback of the same state).
+ */
+LIBQBLOCK_EXPORT int qb_aio_drain(QBroker *broker, QBlockState *qbs);
+
+/**
+ * qb_aio_set_max_queue_depth: how many requests of @qbs may be in flight
+ * (submitted, callback not yet run) at once: 1..QB_AIO_MAX_QUEUE_DEPTH;
+ * QB_AIO_DEFAULT_QUEUE_DEPTH (128) until set. A submission beyond it fails
+ * with QB_ERR_BUSY. Allowed on an open or closed state; lowering it below
+ * the number in flight only holds back new submissions. Returns 0 or
+ * QB_ERR_INVALID_PARAM.
+ */
+LIBQBLOCK_EXPORT int qb_aio_set_max_queue_depth(QBroker *broker, QBlockState *qbs, int depth);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,19 @@ int main(int argc, char **argv)
     __typeof__(&qb_snapshot_create) p_snapshot_create;
     __typeof__(&qb_snapshot_apply) p_snapshot_apply;
     __typeof__(&qb_snapshot_delete) p_snapshot_delete;
+    __typeof__(&qb_readv) p_readv;
+    __typeof__(&qb_writev) p_writev;
+    __typeof__(&qb_aio_read) p_aio_read;
+    __typeof__(&qb_aio_write) p_aio_write;
+    __typeof__(&qb_aio_readv) p_aio_readv;
+    __typeof__(&qb_aio_writev) p_aio_writev;
+    __typeof__(&qb_aio_flush) p_aio_flush;
+    __typeof__(&qb_aio_discard) p_aio_discard;
+    __typeof__(&qb_aio_get_fd) p_aio_get_fd;
+    __typeof__(&qb_aio_run_completions) p_aio_run_completions;
+    __typeof__(&qb_aio_cancel) p_aio_cancel;
+    __typeof__(&qb_aio_drain) p_aio_drain;
+    __typeof__(&qb_aio_set_max_queue_depth) p_aio_set_max_queue_depth;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -129,6 +142,19 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_snapshot_create, p_snapshot_create);
     RESOLVE(h, qb_snapshot_apply, p_snapshot_apply);
     RESOLVE(h, qb_snapshot_delete, p_snapshot_delete);
+    RESOLVE(h, qb_readv, p_readv);
+    RESOLVE(h, qb_writev, p_writev);
+    RESOLVE(h, qb_aio_read, p_aio_read);
+    RESOLVE(h, qb_aio_write, p_aio_write);
+    RESOLVE(h, qb_aio_readv, p_aio_readv);
+    RESOLVE(h, qb_aio_writev, p_aio_writev);
+    RESOLVE(h, qb_aio_flush, p_aio_flush);
+    RESOLVE(h, qb_aio_discard, p_aio_discard);
+    RESOLVE(h, qb_aio_get_fd, p_aio_get_fd);
+    RESOLVE(h, qb_aio_run_completions, p_aio_run_completions);
+    RESOLVE(h, qb_aio_cancel, p_aio_cancel);
+    RESOLVE(h, qb_aio_drain, p_aio_drain);
+    RESOLVE(h, qb_aio_set_max_queue_depth, p_aio_set_max_queue_depth);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");

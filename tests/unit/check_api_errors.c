@@ -116,6 +116,7 @@ END_TEST
 static const int all_codes[] = {
     QB_ERR_MEM_ERR, QB_ERR_INTERNAL_ERR, QB_ERR_INVALID_PARAM, QB_ERR_BLOCK_OUT_OF_RANGE,
     QB_ERR_NOT_SUPPORTED, QB_ERR_INVALID_IMAGE, QB_ERR_READ_ONLY, QB_ERR_LOCKED,
+    QB_ERR_CANCELED, QB_ERR_BUSY,
 };
 #define N_CODES (sizeof(all_codes) / sizeof(all_codes[0]))
 
@@ -146,7 +147,7 @@ END_TEST
 
 START_TEST(strerror_unknown_codes_unknown_error)
 {
-    static const int bad[] = { 1, 5, -3, -99, -106, -200, 4096, INT_MIN, INT_MAX };
+    static const int bad[] = { 1, 5, -3, -99, -150, -200, 4096, INT_MIN, INT_MAX };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *t = qb_strerror(bad[i]);
