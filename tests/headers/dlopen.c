@@ -77,6 +77,8 @@ int main(int argc, char **argv)
     __typeof__(&qb_snapshot_create) p_snapshot_create;
     __typeof__(&qb_snapshot_apply) p_snapshot_apply;
     __typeof__(&qb_snapshot_delete) p_snapshot_delete;
+    __typeof__(&qb_convert) p_convert;
+    __typeof__(&qb_compare) p_compare;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -129,6 +131,8 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_snapshot_create, p_snapshot_create);
     RESOLVE(h, qb_snapshot_apply, p_snapshot_apply);
     RESOLVE(h, qb_snapshot_delete, p_snapshot_delete);
+    RESOLVE(h, qb_convert, p_convert);
+    RESOLVE(h, qb_compare, p_compare);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");
