@@ -69,7 +69,6 @@ typedef struct ConvCtx {
     bool need_status;           /* sparse detection or -B: ask the source's block status */
     bool in_order;
     bool inline_run;            /* one request: the caller's thread does the work */
-    const uint8_t *zeros;       /* IO_CHUNK zero bytes */
     QBlockProgressFunc progress;
     void *opaque;
 
@@ -152,19 +151,18 @@ static int conv_zero(ConvWorker *w, uint64_t off, uint64_t len)
         memset(&st, 0, sizeof(st));
         if (qb_block_status(w->broker, c->dst, off, len, &st) < 0 ||
             st.length == 0 || st.length > len) {
-            /* Without a status, writing the zeros is always correct. */
+            /* Without a status, writing zeros is always correct. */
             st.length = min_u64(len, IO_CHUNK);
             st.flags = 0;
         }
         n = st.length;
-        if (!(st.flags & QB_BLOCK_ZERO)) {
-            for (uint64_t done = 0; done < n; ) {
-                uint64_t piece = min_u64(n - done, IO_CHUNK);
-                if (conv_write(w, c->zeros, piece, off + done) < 0) {
-                    return -1;
-                }
-                done += piece;
-            }
+        /*
+         * A zero-write request, not a buffer of zeros: formats that can
+         * record zeros (qcow2 v3, qed) then do so without allocating,
+         * over a backing file too, as qemu-img convert leaves them.
+         */
+        if (!(st.flags & QB_BLOCK_ZERO) && qb_write_zeroes(w->broker, c->dst, off, n, 0) < 0) {
+            return conv_fail_call(w, "error while writing zeros", off);
         }
         off += n;
         len -= n;
@@ -720,8 +718,7 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     c.opaque = p->progress_opaque;
     c.first_chunk = calloc(c.nsrc + 1, sizeof(*c.first_chunk));
     c.base = calloc(c.nsrc, sizeof(*c.base));
-    c.zeros = calloc(1, IO_CHUNK);
-    if (!c.first_chunk || !c.base || !c.zeros) {
+    if (!c.first_chunk || !c.base) {
         ret = qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
         goto out;
     }
@@ -776,7 +773,6 @@ out:
     }
     free(c.first_chunk);
     free(c.base);
-    free((void *)c.zeros);
     return ret;
 }
 
