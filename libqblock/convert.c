@@ -36,6 +36,24 @@ static const char *inner_msg(QBroker *b)
     return m[0] ? m : "unknown error";
 }
 
+/*
+ * Records the broker's last failure again, code and errno kept, under a
+ * message of the outer call's own: "<fmt...>: <the inner message>".
+ */
+static int refail(QBroker *b, const char *fmt, ...) PRINTF_FMT(2, 3);
+static int refail(QBroker *b, const char *fmt, ...)
+{
+    char inner[sizeof(b->msg)], head[sizeof(b->msg)];
+    va_list ap;
+
+    snprintf(inner, sizeof(inner), "%s", inner_msg(b));
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    return qb_fail(b, b->err_code ? b->err_code : QB_ERR_INTERNAL_ERR, b->err_no, "%s: %s",
+                   head, inner);
+}
+
 static uint64_t image_size(QBlockState *qbs)
 {
     int64_t len = bdrv_getlength(qbs->bs);
@@ -574,12 +592,9 @@ static int convert_create_target(QBroker *broker, const QBlockConvertParams *p, 
     }
     ret = qb_create(broker, p->target, &loc, &fmt, p->target_flags);
     if (ret < 0) {
-        char msg[sizeof(broker->msg)];
-
-        snprintf(msg, sizeof(msg), "%s", inner_msg(broker));
-        return qb_fail(broker, ret, broker->err_no, "%s: %s: error while converting %s: %s",
-                       func, loc.prot_op.o_file.filename,
-                       qb_fmttype2str(fmt.fmt_type) ? qb_fmttype2str(fmt.fmt_type) : "?", msg);
+        return refail(broker, "%s: %s: error while converting %s", func,
+                      loc.prot_op.o_file.filename,
+                      qb_fmttype2str(fmt.fmt_type) ? qb_fmttype2str(fmt.fmt_type) : "?");
     }
     memset(&open_fmt, 0, sizeof(open_fmt));
     open_fmt.fmt_type = fmt.fmt_type;
@@ -644,7 +659,6 @@ static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
 {
     ConvWorker *w;
     uint64_t reported = 0;
-    uint32_t started = 0;
     int ret = 0;
 
     w = calloc(n, sizeof(*w));
@@ -666,7 +680,6 @@ static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
     for (uint32_t k = 1; k < n; k++) {
         if (pthread_create(&w[k].thread, NULL, conv_thread, &w[k]) == 0) {
             w[k].started = true;
-            started++;
         }
     }
     conv_run(&w[0], true, &reported);
@@ -675,7 +688,6 @@ static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
             pthread_join(w[k].thread, NULL);
         }
     }
-    (void)started;
     for (uint32_t k = 0; k < n; k++) {
         conv_worker_free(&w[k]);
     }
@@ -752,11 +764,7 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     }
     ret = convert_copy(broker, &c, p->num_requests ? p->num_requests : QB_CONVERT_DEFAULT_REQUESTS);
     if (ret == 0 && qb_flush(broker, c.dst) < 0) {
-        char msg[sizeof(broker->msg)];
-
-        snprintf(msg, sizeof(msg), "%s", inner_msg(broker));
-        ret = qb_fail(broker, broker->err_code, broker->err_no,
-                      "qb_convert: error while flushing '%s': %s", c.dst->filename, msg);
+        ret = refail(broker, "qb_convert: error while flushing '%s'", c.dst->filename);
     }
     if (ret == 0 && c.progress && c.progress(c.total, c.total, c.opaque) != 0) {
         /* Everything is written already: a late cancel changes nothing. */
@@ -805,11 +813,7 @@ static int cmp_status(CmpCtx *c, QBlockState *s, uint64_t off, uint64_t len, QBl
 {
     memset(st, 0, sizeof(*st));
     if (qb_block_status(c->broker, s, off, len, st) < 0) {
-        char msg[sizeof(c->broker->msg)];
-
-        snprintf(msg, sizeof(msg), "%s", inner_msg(c->broker));
-        return qb_fail(c->broker, c->broker->err_code, c->broker->err_no,
-                       "qb_compare: Sector allocation test failed for %s: %s", s->filename, msg);
+        return refail(c->broker, "qb_compare: Sector allocation test failed for %s", s->filename);
     }
     if (st->length == 0 || st->length > len) {
         return qb_fail(c->broker, QB_ERR_INTERNAL_ERR, EIO,
@@ -826,12 +830,8 @@ static int cmp_read(CmpCtx *c, QBlockState *s, uint8_t *buf, uint64_t len, uint6
         return 0;
     }
     if (qb_read(c->broker, s, buf, len, off) < 0) {
-        char msg[sizeof(c->broker->msg)];
-
-        snprintf(msg, sizeof(msg), "%s", inner_msg(c->broker));
-        return qb_fail(c->broker, c->broker->err_code, c->broker->err_no,
-                       "qb_compare: Error while reading offset %" PRIu64 " of %s: %s",
-                       off, s->filename, msg);
+        return refail(c->broker, "qb_compare: Error while reading offset %" PRIu64 " of %s",
+                      off, s->filename);
     }
     return 0;
 }
@@ -859,6 +859,30 @@ static int cmp_report(CmpCtx *c, uint64_t done)
     return 0;
 }
 
+/*
+ * Compares @len bytes at @off of @a and @b, either of which may be known to
+ * read as zeros (then it is not read): 0 equal, 1 different (@res says
+ * where), < 0 error.
+ */
+static int cmp_range(CmpCtx *c, QBlockState *a, bool zero_a, QBlockState *b, bool zero_b,
+                     uint64_t off, uint64_t len, QBlockCompareResult *res)
+{
+    int64_t diff;
+    int ret;
+
+    if ((ret = cmp_read(c, a, c->buf1, len, off, zero_a)) < 0 ||
+        (ret = cmp_read(c, b, c->buf2, len, off, zero_b)) < 0) {
+        return ret;
+    }
+    diff = first_difference(c->buf1, c->buf2, len, off);
+    if (diff < 0) {
+        return 0;
+    }
+    res->mismatch = QB_COMPARE_CONTENT;
+    res->offset = (uint64_t)diff;
+    return 1;
+}
+
 /* The part both images have: 0 equal, 1 different (res filled), < 0 error. */
 static int cmp_common(CmpCtx *c, QBlockState *a, QBlockState *b, bool strict,
                       uint64_t size1, uint64_t size2, QBlockCompareResult *res)
@@ -869,7 +893,6 @@ static int cmp_common(CmpCtx *c, QBlockState *a, QBlockState *b, bool strict,
         QBlockStatusInfo st1, st2;
         uint64_t chunk;
         bool zero1, zero2;
-        int64_t diff;
         int ret;
 
         if ((ret = cmp_status(c, a, off, min_size - off, &st1)) < 0 ||
@@ -886,15 +909,8 @@ static int cmp_common(CmpCtx *c, QBlockState *a, QBlockState *b, bool strict,
         zero2 = st2.flags & QB_BLOCK_ZERO;
         if (!(zero1 && zero2)) {
             chunk = MIN(chunk, IO_CHUNK);
-            if ((ret = cmp_read(c, a, c->buf1, chunk, off, zero1)) < 0 ||
-                (ret = cmp_read(c, b, c->buf2, chunk, off, zero2)) < 0) {
+            if ((ret = cmp_range(c, a, zero1, b, zero2, off, chunk, res)) != 0) {
                 return ret;
-            }
-            diff = first_difference(c->buf1, c->buf2, chunk, off);
-            if (diff >= 0) {
-                res->mismatch = QB_COMPARE_CONTENT;
-                res->offset = (uint64_t)diff;
-                return 1;
             }
         }
         off += chunk;
@@ -909,11 +925,9 @@ static int cmp_common(CmpCtx *c, QBlockState *a, QBlockState *b, bool strict,
 static int cmp_tail(CmpCtx *c, QBlockState *big, uint64_t from, uint64_t big_size,
                     QBlockCompareResult *res)
 {
-    memset(c->buf2, 0, IO_CHUNK);
     for (uint64_t off = from; off < big_size; ) {
         QBlockStatusInfo st;
         uint64_t chunk;
-        int64_t diff;
         int ret;
 
         if ((ret = cmp_status(c, big, off, big_size - off, &st)) < 0) {
@@ -922,14 +936,8 @@ static int cmp_tail(CmpCtx *c, QBlockState *big, uint64_t from, uint64_t big_siz
         chunk = st.length;
         if (!(st.flags & QB_BLOCK_ZERO)) {
             chunk = MIN(chunk, IO_CHUNK);
-            if ((ret = cmp_read(c, big, c->buf1, chunk, off, false)) < 0) {
+            if ((ret = cmp_range(c, big, false, big, true, off, chunk, res)) != 0) {
                 return ret;
-            }
-            diff = first_difference(c->buf1, c->buf2, chunk, off);
-            if (diff >= 0) {
-                res->mismatch = QB_COMPARE_CONTENT;
-                res->offset = (uint64_t)diff;
-                return 1;
             }
         }
         off += chunk;

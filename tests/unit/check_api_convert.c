@@ -67,6 +67,22 @@ static int log_progress(uint64_t done, uint64_t total, void *opaque)
     return p->cancel_at && p->calls >= p->cancel_at;
 }
 
+/* Create-mode parameters: copy @srcs into a new image of @type at @path, through @target. */
+static void create_params(QBlockConvertParams *p, QBlockState **srcs, uint32_t n,
+                          QBlockState *target, QBlockProtInfo *loc, QBlockFmtInfo *fmt,
+                          enum QBlockFmtType type, const char *path)
+{
+    memset(fmt, 0, sizeof(*fmt));
+    fmt->fmt_type = type;
+    *loc = qbt_loc(path);
+    memset(p, 0, sizeof(*p));
+    p->sources = srcs;
+    p->nb_sources = n;
+    p->target = target;
+    p->target_loc = loc;
+    p->target_fmt = fmt;
+}
+
 /* ------------------------------------------------------------------ */
 /* qb_convert: errors                                                  */
 
@@ -197,15 +213,7 @@ START_TEST(convert_compressed_sources_not_whole_clusters_invalid_param)
     srcs[0] = s1;
     srcs[1] = s2;
     ck_assert_int_eq(qb_state_new(b, &dst), 0);
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_QCOW2;
-    loc = qbt_loc(dp);
-    memset(&p, 0, sizeof(p));
-    p.sources = srcs;
-    p.nb_sources = 2;
-    p.target = dst;
-    p.target_loc = &loc;
-    p.target_fmt = &fmt;
+    create_params(&p, srcs, 2, dst, &loc, &fmt, QB_FMT_QCOW2, dp);
     p.flags = QB_CONVERT_COMPRESSED;
     EXPECT_FAIL(b, qb_convert(b, &p), QB_ERR_INVALID_PARAM, "multiple of the cluster size");
     EXPECT_FAIL(b, qb_close(b, dst), QB_ERR_INVALID_PARAM, "");
@@ -261,16 +269,8 @@ START_TEST(convert_two_sources_equal_model)
     srcs[0] = s1;
     srcs[1] = s2;
     ck_assert_int_eq(qb_state_new(b, &dst), 0);
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = copies[_i].fmt;
-    loc = qbt_loc(dp);
+    create_params(&p, srcs, 2, dst, &loc, &fmt, copies[_i].fmt, dp);
     memset(&log, 0, sizeof(log));
-    memset(&p, 0, sizeof(p));
-    p.sources = srcs;
-    p.nb_sources = 2;
-    p.target = dst;
-    p.target_loc = &loc;
-    p.target_fmt = &fmt;
     p.num_requests = copies[_i].requests;
     p.flags = copies[_i].flags;
     p.sparse_size = copies[_i].sparse;
@@ -366,17 +366,9 @@ START_TEST(convert_progress_cancel_stops)
     src = qbt_open(b, sp, 0, 0);
     srcs[0] = src;
     ck_assert_int_eq(qb_state_new(b, &dst), 0);
-    memset(&fmt, 0, sizeof(fmt));
-    fmt.fmt_type = QB_FMT_QCOW2;
-    loc = qbt_loc(dp);
+    create_params(&p, srcs, 1, dst, &loc, &fmt, QB_FMT_QCOW2, dp);
     memset(&log, 0, sizeof(log));
     log.cancel_at = 1;
-    memset(&p, 0, sizeof(p));
-    p.sources = srcs;
-    p.nb_sources = 1;
-    p.target = dst;
-    p.target_loc = &loc;
-    p.target_fmt = &fmt;
     p.num_requests = (uint32_t)_i + 1;
     p.progress = log_progress;
     p.progress_opaque = &log;
