@@ -76,6 +76,7 @@ typedef struct ConvCtx {
     uint32_t nsrc;
     uint64_t *first_chunk;      /* nsrc + 1 entries: chunk index where each source starts */
     uint64_t *base;             /* nsrc entries: target offset of each source */
+    uint64_t *size;             /* nsrc entries: each source's size, read once */
     QBlockState *dst;
     uint64_t dst_size;
     uint64_t total;
@@ -420,7 +421,7 @@ static void conv_run(ConvWorker *w, bool caller, uint64_t *reported)
         while (c->first_chunk[si + 1] <= i) {
             si++;
         }
-        size = image_size(c->src[si]);
+        size = c->size[si];
         off = (i - c->first_chunk[si]) * (uint64_t)IO_CHUNK;
         len = min_u64(IO_CHUNK, size - off);
         nseg = conv_read_chunk(w, c->src[si], off, len);
@@ -730,7 +731,8 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     c.opaque = p->progress_opaque;
     c.first_chunk = calloc(c.nsrc + 1, sizeof(*c.first_chunk));
     c.base = calloc(c.nsrc, sizeof(*c.base));
-    if (!c.first_chunk || !c.base) {
+    c.size = calloc(c.nsrc, sizeof(*c.size));
+    if (!c.first_chunk || !c.base || !c.size) {
         ret = qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
         goto out;
     }
@@ -746,6 +748,7 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     c.in_order = !(p->flags & QB_CONVERT_OUT_OF_ORDER) || c.compress_cluster;
     for (uint32_t i = 0; i < c.nsrc; i++) {
         uint64_t size = image_size(c.src[i]);
+        c.size[i] = size;
         c.first_chunk[i] = chunks;
         c.base[i] = base;
         chunks += (size + IO_CHUNK - 1) / IO_CHUNK;
@@ -766,8 +769,9 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     if (ret == 0 && qb_flush(broker, c.dst) < 0) {
         ret = refail(broker, "qb_convert: error while flushing '%s'", c.dst->filename);
     }
-    if (ret == 0 && c.progress && c.progress(c.total, c.total, c.opaque) != 0) {
-        /* Everything is written already: a late cancel changes nothing. */
+    if (ret == 0 && c.progress) {
+        /* Everything is written and flushed: a cancel now has nothing left to stop. */
+        (void)c.progress(c.total, c.total, c.opaque);
     }
     pthread_cond_destroy(&c.cond);
     pthread_mutex_destroy(&c.lock);
@@ -781,6 +785,7 @@ out:
     }
     free(c.first_chunk);
     free(c.base);
+    free(c.size);
     return ret;
 }
 
