@@ -358,9 +358,9 @@ LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t siz
  * Zeros: ranges the sources report as zeros are not read; runs of at least
  * @params->sparse_size zero bytes (whole sectors) are left unwritten where
  * the target already reads zeros there: a new image of a format that starts
- * zeroed, or any target with QB_CONVERT_TARGET_IS_ZERO; elsewhere zeros are
- * written where the target does not read as zeros already. A sparse_size of
- * 0 writes every byte. QB_CONVERT_COMPRESSED stores the data compressed
+ * zeroed, or any target with QB_CONVERT_TARGET_IS_ZERO; elsewhere they
+ * become zero-write requests (as qb_write_zeroes) where the target does not
+ * read as zeros already. A sparse_size of 0 writes every byte. QB_CONVERT_COMPRESSED stores the data compressed
  * (qcow2 through compressed clusters, whole clusters that are all zeros
  * being left out; vmdk streamOptimized compresses every grain anyway);
  * other formats are QB_ERR_NOT_SUPPORTED. QB_CONVERT_BACKING_SHARED copies
