@@ -554,6 +554,74 @@ typedef struct QBlockOptionDesc {
 
 /* qb_write_zeroes' flags */
 #define QB_WRITE_ZEROES_MAY_UNMAP  0x1   /* the format may release the range's space */
+/* ---- progress of long calls (qb_convert, qb_compare) ---- */
+
+/*
+ * Called with the bytes handled so far and the bytes to handle in all;
+ * @done never decreases from one call to the next, and the last call of a
+ * successful run has @done == @total. A non-zero return asks the running
+ * call to stop (see each call for what that leaves behind).
+ */
+typedef int (*QBlockProgressFunc)(uint64_t done, uint64_t total, void *opaque);
+
+/* ---- copying images (qb_convert) ---- */
+
+/* QBlockConvertParams.flags */
+#define QB_CONVERT_COMPRESSED      0x1  /* store the data compressed (qemu-img convert -c) */
+#define QB_CONVERT_TARGET_IS_ZERO  0x2  /* the target already reads as zeros everywhere
+                                           (--target-is-zero): zero ranges are not written */
+#define QB_CONVERT_OUT_OF_ORDER    0x4  /* requests may complete, and write, in any order (-W) */
+#define QB_CONVERT_BACKING_SHARED  0x8  /* the target's backing file holds what the sources'
+                                           backing chains hold (-B): only what a source
+                                           allocates in its own top layer is copied */
+#define QB_CONVERT_ALL_FLAGS       0xf
+
+/* QBlockConvertParams.num_requests: 0 means the default, as qemu-img convert -m. */
+#define QB_CONVERT_DEFAULT_REQUESTS 8
+#define QB_CONVERT_MAX_REQUESTS     16
+/* QBlockConvertParams.sparse_size: the largest value (qemu-img's -S limit). */
+#define QB_CONVERT_MAX_SPARSE_SIZE  (16 * 1024 * 1024)
+
+typedef struct QBlockConvertParams {
+    QBlockState *const *sources;     /* nb_sources open images, copied one after the other */
+    uint32_t nb_sources;
+    uint32_t num_requests;           /* requests in flight, 1..QB_CONVERT_MAX_REQUESTS; 0: 8 */
+    QBlockState *target;             /* see target_fmt */
+    const QBlockProtInfo *target_loc;/* create mode: where the target is created */
+    const QBlockFmtInfo *target_fmt; /* non-NULL: create mode, the target is created with
+                                        these options (virt_size 0: the sources' total) into
+                                        a closed @target; NULL: @target is open read-write
+                                        already (qemu-img convert -n) */
+    int target_flags;                /* create mode: LIBQBLOCK_O_* cache flags for the target */
+    uint32_t flags;                  /* QB_CONVERT_* */
+    uint64_t sparse_size;            /* runs of zeros at least this long (a multiple of 512)
+                                        are left unwritten (-S); 0: write every byte */
+    QBlockProgressFunc progress;     /* NULL: none */
+    void *progress_opaque;
+    uint64_t reserved[16];
+} QBlockConvertParams;
+
+/* ---- comparing images (qb_compare) ---- */
+
+/* qb_compare's @flags */
+#define QB_COMPARE_STRICT  0x1   /* allocation status and size differences count (-s) */
+
+enum QBlockCompareMismatch {
+    QB_COMPARE_SAME = 0,         /* no difference */
+    QB_COMPARE_CONTENT,          /* the bytes differ at @offset */
+    QB_COMPARE_STATUS,           /* strict: the allocation status differs at @offset */
+    QB_COMPARE_SIZE,             /* strict: the virtual sizes differ */
+    QB_COMPARE_MISMATCH_MAX
+};
+
+typedef struct QBlockCompareResult {
+    enum QBlockCompareMismatch mismatch;
+    bool size_differs;           /* the virtual sizes differ (also when not strict) */
+    uint64_t offset;             /* CONTENT: the first differing byte's sector start;
+                                    STATUS: where the differing run starts; else 0 */
+    uint64_t reserved[8];
+} QBlockCompareResult;
+
 /* ---- internal snapshots (qb_snapshot_list) ---- */
 
 /* icount of a snapshot that records none (every snapshot not taken under record/replay). */

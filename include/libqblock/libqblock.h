@@ -347,6 +347,80 @@ LIBQBLOCK_EXPORT int qb_measure(QBroker *broker, const QBlockFmtInfo *fmt, QBloc
 LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t size);
 
 /* ------------------------------------------------------------------ */
+/* Copying and comparing images                                        */
+
+/**
+ * qb_convert: copy the content of one or more open images (@params->sources,
+ * read in order and laid one after the other) into a target image, as
+ * qemu-img convert does. In create mode (@params->target_fmt non-NULL) the
+ * target is created at @params->target_loc with that format and options
+ * (a virt_size of 0 takes the sources' total size) and opened read-write
+ * into @params->target, which must be a closed state; it is left open when
+ * the call succeeds and closed again when it fails. Otherwise the target is
+ * @params->target, already open read-write, and at least as large as the
+ * sources together (qemu-img convert -n); what it holds beyond them is left.
+ *
+ * Zeros: ranges the sources report as zeros are not read; runs of at least
+ * @params->sparse_size zero bytes (whole sectors) are left unwritten where
+ * the target already reads zeros there: a new image of a format that starts
+ * zeroed, or any target with QB_CONVERT_TARGET_IS_ZERO; elsewhere they
+ * become zero-write requests (as qb_write_zeroes) where the target does not
+ * read as zeros already. A sparse_size of 0 writes every byte. QB_CONVERT_COMPRESSED stores the data compressed
+ * (qcow2 through compressed clusters, whole clusters that are all zeros
+ * being left out; vmdk streamOptimized compresses every grain anyway);
+ * other formats are QB_ERR_NOT_SUPPORTED. QB_CONVERT_BACKING_SHARED copies
+ * only what each source allocates in its own top layer, for a target whose
+ * backing file has the content of the sources' backing chains (-B).
+ *
+ * Requests: @params->num_requests (1..16, 0 meaning 8) ranges are read and
+ * written at once by worker threads. Without QB_CONVERT_OUT_OF_ORDER the
+ * writes still land in the order of the target's offsets; with it they land
+ * as they come. Compressed output is always written in order (compressed
+ * clusters are appended to the file), whatever the flag says.
+ *
+ * Progress: @params->progress, when set, is called from the calling thread
+ * with the bytes of the sources handled so far (never decreasing) and
+ * their total, lastly with done == total once everything is written and
+ * flushed. A non-zero return cancels the copy: the requests in flight are
+ * finished, no new ones start, and the call returns QB_ERR_CANCELED (errno
+ * ECANCELED); the target then holds part of the data.
+ *
+ * Threads: the sources are read, and the target written, from several
+ * threads at once, each call with a broker of its own; nothing else may
+ * write the target or the sources meanwhile. Returns 0, or
+ * QB_ERR_INVALID_PARAM (NULL pointers, no sources, a source not open,
+ * unknown flags, num_requests or sparse_size out of range, a target in the
+ * wrong state, smaller than the sources or one of the sources, several
+ * sources of which one but the last is not whole clusters with
+ * compression), QB_ERR_READ_ONLY (a target opened read-only),
+ * QB_ERR_NOT_SUPPORTED, QB_ERR_MEM_ERR, the code of a failed create, open,
+ * read, write or flush, whose message is kept; or QB_ERR_CANCELED.
+ */
+LIBQBLOCK_EXPORT int qb_convert(QBroker *broker, const QBlockConvertParams *params);
+
+/**
+ * qb_compare: compare the content of two open images, as qemu-img compare
+ * does, and fill *@res. Without QB_COMPARE_STRICT, images of different sizes
+ * are equal when the part only the larger one has reads as zeros; with it,
+ * different sizes (QB_COMPARE_SIZE) and different allocation status of a
+ * range (QB_COMPARE_STATUS: data, zero, allocated, host offset known, run
+ * reaching the end) count as differences even where the bytes are equal.
+ * @flags is 0 or QB_COMPARE_STRICT. @progress (may be NULL) is called with
+ * bytes compared so far out of the larger size; a non-zero return stops
+ * the comparison with QB_ERR_CANCELED (errno ECANCELED).
+ *
+ * Returns 0 when the images are equal, 1 when they differ (res->mismatch
+ * and res->offset say how and where; res->size_differs whether the sizes
+ * do), or a negative QB_ERR_*: QB_ERR_INVALID_PARAM (NULL pointers, a
+ * state not open, unknown flags), or the code of a failed read or status
+ * query. Only reads the images; must not run concurrently with writes to
+ * them.
+ */
+LIBQBLOCK_EXPORT int qb_compare(QBroker *broker, QBlockState *a, QBlockState *b, int flags,
+                                QBlockProgressFunc progress, void *opaque,
+                                QBlockCompareResult *res);
+
+/* ------------------------------------------------------------------ */
 /* Internal snapshots                                                  */
 
 /*

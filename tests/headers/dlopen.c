@@ -90,6 +90,8 @@ int main(int argc, char **argv)
     __typeof__(&qb_aio_cancel) p_aio_cancel;
     __typeof__(&qb_aio_drain) p_aio_drain;
     __typeof__(&qb_aio_set_max_queue_depth) p_aio_set_max_queue_depth;
+    __typeof__(&qb_convert) p_convert;
+    __typeof__(&qb_compare) p_compare;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -155,6 +157,8 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_aio_cancel, p_aio_cancel);
     RESOLVE(h, qb_aio_drain, p_aio_drain);
     RESOLVE(h, qb_aio_set_max_queue_depth, p_aio_set_max_queue_depth);
+    RESOLVE(h, qb_convert, p_convert);
+    RESOLVE(h, qb_compare, p_compare);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");

@@ -434,6 +434,47 @@ START_TEST(abi_sizeof_option_desc_is_104)
 }
 END_TEST
 
+START_TEST(abi_sizeof_convert_params_is_200)
+{
+    /*
+     * sources 8 | nb_sources 4 | num_requests 4 | target 8 | target_loc 8 |
+     * target_fmt 8 | target_flags 4 | flags 4 | sparse_size 8 | progress 8 |
+     * progress_opaque 8 | reserved[16] 128 = 200.
+     */
+    ck_assert_uint_eq(sizeof(QBlockConvertParams), 200);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, nb_sources), 8);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, num_requests), 12);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, target), 16);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, target_fmt), 32);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, target_flags), 40);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, flags), 44);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, sparse_size), 48);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, progress), 56);
+    ck_assert_uint_eq(offsetof(QBlockConvertParams, reserved), 72);
+    ck_assert_uint_eq(QB_CONVERT_COMPRESSED, 1);
+    ck_assert_uint_eq(QB_CONVERT_TARGET_IS_ZERO, 2);
+    ck_assert_uint_eq(QB_CONVERT_OUT_OF_ORDER, 4);
+    ck_assert_uint_eq(QB_CONVERT_BACKING_SHARED, 8);
+    ck_assert_uint_eq(QB_CONVERT_DEFAULT_REQUESTS, 8);
+    ck_assert_uint_eq(QB_CONVERT_MAX_REQUESTS, 16);
+}
+END_TEST
+
+START_TEST(abi_sizeof_compare_result_is_80)
+{
+    /* mismatch 4 | size_differs 1 + 3 padding | offset 8 | reserved[8] 64 = 80. */
+    ck_assert_uint_eq(sizeof(QBlockCompareResult), 80);
+    ck_assert_uint_eq(offsetof(QBlockCompareResult, size_differs), 4);
+    ck_assert_uint_eq(offsetof(QBlockCompareResult, offset), 8);
+    ck_assert_uint_eq(offsetof(QBlockCompareResult, reserved), 16);
+    ck_assert_int_eq(QB_COMPARE_STRICT, 1);
+    ck_assert_int_eq(QB_COMPARE_SAME, 0);
+    ck_assert_int_eq(QB_COMPARE_CONTENT, 1);
+    ck_assert_int_eq(QB_COMPARE_STATUS, 2);
+    ck_assert_int_eq(QB_COMPARE_SIZE, 3);
+}
+END_TEST
+
 START_TEST(abi_caps_and_option_values)
 {
     ck_assert_uint_eq(QB_CAP_OPEN, 1);
@@ -563,6 +604,8 @@ static Suite *abi_suite(void)
     tcase_add_test(tc, abi_flags_added_after_contract);
     tcase_add_test(tc, abi_block_status_flag_values);
     tcase_add_test(tc, abi_caps_and_option_values);
+    tcase_add_test(tc, abi_sizeof_convert_params_is_200);
+    tcase_add_test(tc, abi_sizeof_compare_result_is_80);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
