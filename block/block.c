@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "block/block_int.h"
+#include "block/fault.h"
 
 /*
  * Every driver the library has. Formats come in probe order: the ones with
@@ -147,7 +148,7 @@ const char *bdrv_probe_name(const uint8_t *buf, int buf_size, const char *filena
 /* ------------------------------------------------------------------ */
 /* Node life cycle                                                     */
 
-static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
+BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
                                   BdrvError *err)
 {
     BlockDriverState *bs;
@@ -191,7 +192,7 @@ static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, 
     return bs;
 }
 
-static void bdrv_free(BlockDriverState *bs)
+void bdrv_free(BlockDriverState *bs)
 {
     pthread_mutex_destroy(&bs->lock);
     free(bs->opaque);
@@ -265,7 +266,8 @@ int bdrv_file_open(BlockDriverState **pbs, const char *filename, int flags, Bdrv
         return ret;
     }
     *pbs = bs;
-    return 0;
+    /* Fault-injection tests stack a faulty node over it (block/faulty.c). */
+    return bdrv_fault_wrap(pbs, err);
 }
 
 int bdrv_resolve_backing_name(char *dest, size_t sz, const char *base, const char *backing)
