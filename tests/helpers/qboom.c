@@ -196,7 +196,7 @@ static bool run_once(unsigned long n, const char *base, const char *qemu_img, bo
     if (status == CHILD_WRONG_ERROR || status == CHILD_BAD_DATA ||
         (status != CHILD_DONE && status != CHILD_MEM_AFTER && status != CHILD_MEM_CREATE)) {
         fprintf(stderr, "qboom: %s: N=%lu: the child exited %d%s\n", fmt_name, n, status,
-                status == 23 ? " (LeakSanitizer found a leak)" : "");
+                status == 1 || status == 23 ? " (a sanitizer report: a leak or a memory error)" : "");
         return false;
     }
     if (status != CHILD_DONE && !*injected) {

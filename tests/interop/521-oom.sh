@@ -9,15 +9,15 @@
 # error other than QB_ERR_MEM_ERR, or leave an image `qemu-img check`
 # finds errors in. Skipped in other builds, unless QB_OOM_REQUIRED=1.
 #
-# Environment: QB_FAULT_FULL=1 runs every N; by default N = 1..25, then
-# every 12th until a run completes without an injected failure.
+# Environment: QB_FAULT_FULL=1 runs every N; by default N = 1..60, then
+# every 3rd until a run completes without an injected failure.
 # QB_OOM_FORMATS="qcow2 vdi" limits the formats.
 
 source "$SRCDIR/tests/interop/common.sh"
 build_helper OOM qboom
 
 formats=${QB_OOM_FORMATS:-"qcow2 qed qcow vmdk vdi vpc cow raw"}
-args=(-a 25 -k 12)
+args=(-a 60 -k 3)
 [ "${QB_FAULT_FULL:-0}" = 1 ] && args=(-a 1 -k 1)
 status=0
 for fmt in $formats; do
