@@ -85,6 +85,14 @@ MAN1_PAGES  := $(if $(TOOL_SRCS),docs/qblock-img.1)
 MAN_PAGES   := $(MAN3_PAGES) $(MAN1_PAGES)
 
 LIB_OBJS    := $(LIB_SRCS:.c=.o)
+# The out-of-memory test build (`make check-oom`, in build-oom/) links the
+# library's own allocation calls to tests/oom/oom-wrap.c, which can fail
+# the Nth of them; no other build has it.
+OOM_WRAPPED := malloc calloc realloc strdup strndup posix_memalign aligned_alloc asprintf vasprintf
+ifeq ($(OOM_INJECT),1)
+LIB_OBJS    += tests/oom/oom-wrap.o
+LIB_WRAP_LDFLAGS := $(foreach f,$(OOM_WRAPPED),-Wl,--wrap=$(f))
+endif
 TOOL_OBJS   := $(TOOL_SRCS:.c=.o)
 UNIT_OBJS   := $(UNIT_SRCS:.c=.o)
 UNIT_COMMON_OBJS := $(UNIT_COMMON_SRCS:.c=.o)
@@ -161,7 +169,7 @@ $(TEST_OBJS): %.o: %.c config-host.mak | check-prereq
 $(LIB_REAL): $(LIB_OBJS) $(LIB_MAP)
 	$(call quiet,LINK,$@)$(CC) -shared -o $@ $(LIB_OBJS) \
 	    -Wl,-soname,$(SONAME) -Wl,--version-script=$(filter %.map,$^) \
-	    $(LIB_NO_UNDEFINED) $(QB_LDFLAGS) $(LIBS)
+	    $(LIB_NO_UNDEFINED) $(LIB_WRAP_LDFLAGS) $(QB_LDFLAGS) $(LIBS)
 
 $(SONAME): $(LIB_REAL)
 	$(call quiet,LN,$@)ln -sf $(LIB_REAL) $@
@@ -233,7 +241,7 @@ examples: $(EXAMPLE_BINS)
 # ------------------------------------------------------------------
 # Tests
 
-.PHONY: check-prereq check check-asan check-tsan check-valgrind build-tests
+.PHONY: check-prereq check check-asan check-tsan check-oom check-valgrind build-tests
 
 check-prereq:
 	@if test "$(CONFIG_CHECK)" != yes; then \
@@ -308,7 +316,7 @@ define sanitized_check
 	        $(if $(filter yes,$(CONFIG_DEBUG)),--enable-debug) >configure.out 2>&1 \
 	    || { cat configure.out >&2; exit 1; }; \
 	fi
-	+$(Q)$(3) $(MAKE) -C $(1) check TESTS='$(TESTS)'
+	+$(Q)$(3) $(MAKE) -C $(1) check TESTS='$(or $(4),$(TESTS))'
 endef
 
 check-asan: check-prereq
@@ -316,6 +324,17 @@ check-asan: check-prereq
 
 check-tsan: check-prereq
 	$(call sanitized_check,$(TSAN_DIR),thread,$(TSAN_ENV))
+
+# Out-of-memory injection: an ASan (LeakSanitizer) build whose library can
+# fail its Nth allocation (tests/oom/oom-wrap.c), where interop 521 runs
+# tests/helpers/qboom over every N of a workload per format (sampled;
+# QB_FAULT_FULL=1 for every N). QB_OOM_REQUIRED makes 521 fail rather than
+# skip if the hook is missing.
+OOM_DIR := build-oom
+OOM_ENV = $(ASAN_ENV) QB_OOM_REQUIRED=1 OOM_INJECT=1
+
+check-oom: check-prereq
+	$(call sanitized_check,$(OOM_DIR),address$(COMMA)undefined,$(OOM_ENV),$(or $(TESTS),521))
 
 COMMA := ,
 
@@ -427,7 +446,7 @@ clean:
 	$(Q)for d in block libqblock tools tests examples; do \
 	    if test -d "$$d"; then find "$$d" -type f \( -name '*.o' -o -name '*.d' \) -exec rm -f {} +; fi; \
 	done
-	$(Q)rm -rf $(ASAN_DIR) $(TSAN_DIR)
+	$(Q)rm -rf $(ASAN_DIR) $(TSAN_DIR) $(OOM_DIR)
 
 distclean: clean
 	$(Q)rm -f config-host.mak config-host.h config.status config.log \
@@ -441,6 +460,7 @@ help:
 	@echo "  check           build and run every test (TESTS=unit|interop|PATTERN for a subset)"
 	@echo "  check-asan      the same, built with ASan+UBSan in $(ASAN_DIR)/"
 	@echo "  check-tsan      the same, built with TSan in $(TSAN_DIR)/"
+	@echo "  check-oom       out-of-memory injection (interop 521) in an ASan build in $(OOM_DIR)/"
 	@echo "  check-valgrind  the tests under valgrind (unit binaries and qblock-img)"
 	@echo "  examples        build examples/*.c (aio-glib needs GLib)"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"

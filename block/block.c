@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "block/block_int.h"
+#include "block/fault.h"
 
 /*
  * Every driver the library has. Formats come in probe order: the ones with
@@ -166,8 +167,8 @@ int bdrv_rwlock_init_writer_first(pthread_rwlock_t *lock)
     return ret;
 }
 
-static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
-                                  BdrvError *err)
+BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
+                           BdrvError *err)
 {
     BlockDriverState *bs;
     pthread_mutexattr_t attr;
@@ -218,7 +219,7 @@ static BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, 
     return bs;
 }
 
-static void bdrv_free(BlockDriverState *bs)
+void bdrv_free(BlockDriverState *bs)
 {
     pthread_rwlock_destroy(&bs->rw_lock);
     pthread_mutex_destroy(&bs->lock);
@@ -293,7 +294,8 @@ int bdrv_file_open(BlockDriverState **pbs, const char *filename, int flags, Bdrv
         return ret;
     }
     *pbs = bs;
-    return 0;
+    /* Fault-injection tests stack a faulty node over it (block/faulty.c). */
+    return bdrv_fault_wrap(pbs, err);
 }
 
 int bdrv_resolve_backing_name(char *dest, size_t sz, const char *base, const char *backing)

@@ -27,7 +27,7 @@
  * one: leaked space that the next allocation reuses. A crash that keeps 3
  * but loses 4 (or the reverse) leaves a stale blocks_allocated, which
  * `qemu-img check` reports as a count mismatch and the next allocating
- * write corrects; no map entry ever points at unwritten or reused space.
+ * write or flush corrects; no map entry ever points at unwritten or reused space.
  */
 
 #include <errno.h>
@@ -446,10 +446,31 @@ static int vdi_write_header_count(BlockDriverState *bs)
     BDRVVdiState *s = bs->opaque;
     uint8_t buf[4];
 
+    int ret;
+
     le32_store(buf, s->allocated_entries);
-    le32_store(s->header + OFF_BLOCKS_ALLOCATED, s->allocated_entries);
-    s->blocks_allocated = s->allocated_entries;
-    return bdrv_pwrite(bs->file, OFF_BLOCKS_ALLOCATED, buf, sizeof(buf));
+    ret = bdrv_pwrite(bs->file, OFF_BLOCKS_ALLOCATED, buf, sizeof(buf));
+    /* Only a count that was written is the header's: a failed one is retried by flush. */
+    if (ret == 0) {
+        le32_store(s->header + OFF_BLOCKS_ALLOCATED, s->allocated_entries);
+        s->blocks_allocated = s->allocated_entries;
+    }
+    return ret;
+}
+
+/*
+ * The count of invariant 4 is rewritten here when its write failed, so
+ * that a flush (and a close) that succeeds leaves a header that agrees with
+ * the map.
+ */
+static int vdi_flush(BlockDriverState *bs)
+{
+    BDRVVdiState *s = bs->opaque;
+
+    if (bs->read_only || s->blocks_allocated == s->allocated_entries) {
+        return 0;
+    }
+    return vdi_write_header_count(bs);
 }
 
 /*
@@ -514,7 +535,17 @@ static int vdi_allocate_blocks(BlockDriverState *bs, uint32_t idx, uint32_t coun
     s->next_block = e + count;
     s->allocated_entries += count;
     ret = vdi_write_bmap_range(bs, idx, count);                        /* invariant 3 */
-    if (ret == 0) {
+    if (ret < 0) {
+        /*
+         * The file may lack the entries: forget them, or a later write to
+         * these blocks would be acknowledged into data nothing references.
+         * The data blocks stay used (next_block), a leak like a crash's.
+         */
+        for (uint32_t i = 0; i < count; i++) {
+            s->bmap[idx + i] = VDI_BLOCK_FREE;   /* FREE and ZERO both read as zeros */
+        }
+        s->allocated_entries -= count;
+    } else {
         ret = vdi_write_header_count(bs);                              /* invariant 4 */
     }
     return ret;
@@ -810,6 +841,7 @@ const BlockDriver bdrv_vdi = {
     .bdrv_probe = vdi_probe,
     .bdrv_open = vdi_open,
     .bdrv_close = vdi_close,
+    .bdrv_flush = vdi_flush,
     .bdrv_create = vdi_create,
     .create_opts = vdi_create_opts,
     .bdrv_preadv = vdi_preadv,

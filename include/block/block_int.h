@@ -253,6 +253,15 @@ extern const BlockDriver bdrv_vpc HIDDEN;
 extern const BlockDriver bdrv_vmdk HIDDEN;
 
 /*
+ * A new node of @drv for @filename with @flags, its opaque zeroed, not yet
+ * opened (NULL with @err set on failure), and its release when open
+ * failed; an opened node is released with bdrv_close.
+ */
+HIDDEN BlockDriverState *bdrv_new(const BlockDriver *drv, const char *filename, int flags,
+                                  BdrvError *err);
+HIDDEN void bdrv_free(BlockDriverState *bs);
+
+/*
  * File protocol helpers for snapshot mode: make a new, empty, uniquely
  * named file in the temporary folder (its name in @path), and remove a file.
  */
