@@ -27,4 +27,9 @@
 /** Another process (a QEMU tool, or another libqblock user) holds the image. */
 #define QB_ERR_LOCKED             (-105)
 
+/** The storage or the network failed: an I/O error, a dropped connection. */
+#define QB_ERR_IO                 (-109)
+/** A server did not answer within the timeout (NBD). */
+#define QB_ERR_TIMEOUT            (-110)
+
 #endif /* LIBQBLOCK_ERROR_H */
