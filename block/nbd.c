@@ -560,7 +560,9 @@ static int connect_socket(BDRVNBDState *s, BdrvError *err)
             }
             if (ret < 0) {
                 close(fd);
-                return bdrv_error_set(err, ret, "cannot connect to NBD server at '%s': %s",
+                /* No socket file is no server listening, as a refused TCP connect. */
+                return bdrv_error_set(err, ret == -ENOENT ? -ECONNREFUSED : ret,
+                                      "cannot connect to NBD server at '%s': %s",
                                       a->socket_path, strerror(-ret));
             }
         }
