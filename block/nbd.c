@@ -1228,11 +1228,18 @@ static int nbd_request(BDRVNBDState *s, uint16_t type, uint16_t flags, uint64_t 
 static int nbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVNBDState *s = bs->opaque;
-    size_t done = 0;
+    size_t done = 0, want = qiov->size;
 
-    while (done < qiov->size) {
+    /* Past the end an export reads as zeros, as a file does past its end. */
+    if (offset >= s->size) {
+        want = 0;
+    } else if (want > s->size - offset) {
+        want = (size_t)(s->size - offset);
+    }
+    qiov_memset(qiov, want, 0, qiov->size - want);
+    while (done < want) {
         QBIOVector part;
-        size_t n = MIN(qiov->size - done, (size_t)s->max_request);
+        size_t n = MIN(want - done, (size_t)s->max_request);
         int ret = qiov_init_slice(&part, qiov, done, n);
         if (ret < 0) {
             return ret;
@@ -1255,6 +1262,10 @@ static int nbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 
     if (s->tflags & NBD_TFLAG_READ_ONLY) {
         return -EROFS;
+    }
+    /* An export cannot grow: a format that allocates past its end is out of space. */
+    if (offset > s->size || qiov->size > s->size - offset) {
+        return -ENOSPC;
     }
     while (done < qiov->size) {
         QBIOVector part;
@@ -1297,6 +1308,9 @@ static int nbd_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, boo
     if (s->tflags & NBD_TFLAG_READ_ONLY) {
         return -EROFS;
     }
+    if (offset > s->size || bytes > s->size - offset) {
+        return -ENOSPC;
+    }
     if (!(s->tflags & NBD_TFLAG_SEND_WRITE_ZEROES)) {
         return -ENOTSUP;   /* the generic layer writes a zeroed buffer instead */
     }
@@ -1323,9 +1337,10 @@ static int nbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
         return -EROFS;
     }
     /* Discard is advisory: a server that cannot trim keeps the data. */
-    if (!(s->tflags & NBD_TFLAG_SEND_TRIM)) {
+    if (!(s->tflags & NBD_TFLAG_SEND_TRIM) || offset >= s->size) {
         return 0;
     }
+    bytes = MIN(bytes, s->size - offset);
     return nbd_range_command(s, NBD_CMD_TRIM, 0, offset, bytes);
 }
 
