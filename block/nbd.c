@@ -849,7 +849,7 @@ static int nbd_handshake(BDRVNBDState *s, BdrvError *err)
     uint8_t buf[18];
     uint16_t hflags;
     uint32_t cflags;
-    int ret = read_full(s->fd, buf, 18, (int)s->addr.timeout_ms);
+    int ret = read_full(s->fd, buf, 16, (int)s->addr.timeout_ms);
 
     if (ret < 0) {
         return bdrv_error_set(err, ret == -ETIMEDOUT ? ret : -EPROTO,
@@ -865,6 +865,10 @@ static int nbd_handshake(BDRVNBDState *s, BdrvError *err)
     }
     if (be64_load(buf + 8) != NBD_OPTS_MAGIC) {
         return bdrv_error_set(err, -EPROTO, "NBD handshake: unknown protocol variant");
+    }
+    ret = read_full(s->fd, buf + 16, 2, (int)s->addr.timeout_ms);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "NBD handshake: %s", strerror(-ret));
     }
     hflags = be16_load(buf + 16);
     cflags = hflags & (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
