@@ -104,48 +104,35 @@ stop_server() {
     kill -9 "$pid" 2>/dev/null
 }
 
-# extents_of_map: qemu-img-style map JSON (stdin) as "offset length type"
-# lines with type 0 data, 1 hole, 2 zero, 3 hole+zero (nbdinfo's
-# numbering), neighbours of one type merged.
-extents_of_map() {
+# extents_of KIND: map JSON on stdin, either qemu-img's (KIND map) or
+# `nbdinfo --map --json`'s (KIND nbdinfo), as "offset length type" lines
+# with nbdinfo's types (0 data, 1 hole, 2 zero, 3 hole+zero), neighbours
+# of one type merged.
+extents_of() {
     python3 -c '
 import json, sys
 out = []
 for e in json.load(sys.stdin):
-    t = (0 if e["data"] else 1) | (2 if e["zero"] else 0)
-    off, ln = e["start"], e["length"]
+    if sys.argv[1] == "map":
+        off, ln, t = e["start"], e["length"], (0 if e["data"] else 1) | (2 if e["zero"] else 0)
+    else:
+        off, ln, t = e["offset"], e["length"], e["type"]
     if out and out[-1][2] == t and out[-1][0] + out[-1][1] == off:
         out[-1][1] += ln
     else:
         out.append([off, ln, t])
 for o in out:
     print(*o)
-'
-}
-
-# extents_of_nbdinfo: `nbdinfo --map --json` (stdin) in the same form.
-extents_of_nbdinfo() {
-    python3 -c '
-import json, sys
-out = []
-for e in json.load(sys.stdin):
-    off, ln, t = e["offset"], e["length"], e["type"]
-    if out and out[-1][2] == t and out[-1][0] + out[-1][1] == off:
-        out[-1][1] += ln
-    else:
-        out.append([off, ln, t])
-for o in out:
-    print(*o)
-'
+' "$1"
 }
 
 # same_map_as_nbdinfo NAME URI: `qblock-img map -f raw` over URI reports the
 # extents nbdinfo --map reports for it.
 same_map_as_nbdinfo() {
     run qbi map -f raw --output=json "$2"
-    extents_of_map <run.out >ours.ext
+    extents_of map <run.out >ours.ext
     nbdinfo --map --json "$2" >nbdinfo.json 2>nbdinfo.err || { cat nbdinfo.err >&2; fail "$1: nbdinfo --map"; }
-    extents_of_nbdinfo <nbdinfo.json >theirs.ext
+    extents_of nbdinfo <nbdinfo.json >theirs.ext
     same_output "$1: map vs nbdinfo --map" theirs.ext ours.ext
     [ "$(wc -l <ours.ext)" -gt 1 ] || fail "$1: the map has a single extent; the test proves nothing"
 }
