@@ -430,12 +430,14 @@ static size_t put_name(uint8_t *p, const char *name)
     return 4 + n;
 }
 
-/* NBD_OPT_SET_META_CONTEXT for base:allocation; without it, status says "all data". */
-static int negotiate_meta(BDRVNBDState *s, BdrvError *err)
+/*
+ * Send option @opt whose data is the export name (u32 length, name)
+ * followed by @tail; a broken stream is reported in @err.
+ */
+static int send_named_option(BDRVNBDState *s, uint32_t opt, const uint8_t *tail,
+                             size_t tail_len, BdrvError *err)
 {
-    static const char ctx[] = "base:allocation";
-    size_t nlen = strlen(s->addr.export_name);
-    uint8_t *buf = malloc(16 + nlen + sizeof(ctx));
+    uint8_t *buf = malloc(4 + strlen(s->addr.export_name) + tail_len);
     size_t n;
     int ret;
 
@@ -443,13 +445,27 @@ static int negotiate_meta(BDRVNBDState *s, BdrvError *err)
         return bdrv_error_set(err, -ENOMEM, "out of memory");
     }
     n = put_name(buf, s->addr.export_name);
-    be32_store(buf + n, 1);
-    n += 4;
-    n += put_name(buf + n, ctx);
-    ret = send_option(s, NBD_OPT_SET_META_CONTEXT, buf, (uint32_t)n);
+    memcpy(buf + n, tail, tail_len);
+    ret = send_option(s, opt, buf, (uint32_t)(n + tail_len));
     free(buf);
     if (ret < 0) {
         return bdrv_error_set(err, ret, "NBD handshake: %s", strerror(-ret));
+    }
+    return 0;
+}
+
+/* NBD_OPT_SET_META_CONTEXT for base:allocation; without it, status says "all data". */
+static int negotiate_meta(BDRVNBDState *s, BdrvError *err)
+{
+    static const char ctx[] = "base:allocation";
+    uint8_t query[4 + 4 + sizeof(ctx)];
+    int ret;
+
+    be32_store(query, 1);
+    ret = send_named_option(s, NBD_OPT_SET_META_CONTEXT, query,
+                            4 + put_name(query + 4, ctx), err);
+    if (ret < 0) {
+        return ret;
     }
     for (;;) {
         uint32_t type, len;
@@ -473,22 +489,15 @@ static int negotiate_meta(BDRVNBDState *s, BdrvError *err)
 /* NBD_OPT_GO: 1 on success, 0 when the server does not know it (use EXPORT_NAME). */
 static int negotiate_go(BDRVNBDState *s, BdrvError *err)
 {
-    size_t nlen = strlen(s->addr.export_name);
-    uint8_t *buf = malloc(8 + nlen);
+    uint8_t infos[4];
     bool got_export = false;
-    size_t n;
     int ret;
 
-    if (!buf) {
-        return bdrv_error_set(err, -ENOMEM, "out of memory");
-    }
-    n = put_name(buf, s->addr.export_name);
-    be16_store(buf + n, 1);
-    be16_store(buf + n + 2, NBD_INFO_BLOCK_SIZE);
-    ret = send_option(s, NBD_OPT_GO, buf, (uint32_t)(n + 4));
-    free(buf);
+    be16_store(infos, 1);
+    be16_store(infos + 2, NBD_INFO_BLOCK_SIZE);
+    ret = send_named_option(s, NBD_OPT_GO, infos, sizeof(infos), err);
     if (ret < 0) {
-        return bdrv_error_set(err, ret, "NBD handshake: %s", strerror(-ret));
+        return ret;
     }
     for (;;) {
         uint32_t type, len;
