@@ -101,6 +101,7 @@ typedef struct NBDRequest {
     uint64_t offset;
     uint32_t len;
     QBIOVector *qiov;             /* READ: where the data goes */
+    uint64_t covered;             /* READ: bytes the data and hole chunks filled */
     bool got_status;              /* BLOCK_STATUS: the first extent */
     uint32_t status_len;
     uint32_t status_flags;
@@ -116,6 +117,8 @@ typedef struct BDRVNBDState {
     bool have_meta;
     uint32_t meta_id;
     uint32_t max_request;
+    uint32_t min_block;            /* requests are multiples of it, at multiples of it */
+    pthread_mutex_t rmw_lock;      /* with min_block > 1: one write at a time */
 
     pthread_mutex_t lock;          /* requests, dead, last_recv_ms */
     pthread_cond_t cond;           /* a request completed or a slot freed */
@@ -513,7 +516,11 @@ static int negotiate_go(BDRVNBDState *s, BdrvError *err)
                 s->tflags = be16_load(data + 10);
                 got_export = true;
             } else if (info == NBD_INFO_BLOCK_SIZE && len >= 14) {
-                uint32_t max = be32_load(data + 10);
+                uint32_t min = be32_load(data + 2), max = be32_load(data + 10);
+                /* The spec bounds the minimum to a power of two up to 64 KiB. */
+                if (IS_POW2(min) && min <= 65536) {
+                    s->min_block = min;
+                }
                 if (max >= 512) {
                     s->max_request = MIN(max, NBD_MAX_REQUEST);
                 }
@@ -590,6 +597,7 @@ static int nbd_handshake(BDRVNBDState *s, BdrvError *err)
         return bdrv_error_set(err, ret, "NBD handshake: %s", strerror(-ret));
     }
     s->max_request = NBD_MAX_REQUEST;
+    s->min_block = 1;
     if (hflags & NBD_FLAG_FIXED_NEWSTYLE) {
         ret = negotiate_structured(s, err);
         if (ret == 0 && s->structured) {
@@ -778,6 +786,7 @@ static int read_structured_chunk(BDRVNBDState *s)
         } else {
             qiov_memset(r->qiov, (size_t)(off - r->offset), 0, (size_t)n);
         }
+        r->covered += n;
         break;
     }
     case NBD_REPLY_TYPE_BLOCK_STATUS:
@@ -823,6 +832,10 @@ static int read_structured_chunk(BDRVNBDState *s)
         break;
     }
     if (flags & NBD_REPLY_FLAG_DONE) {
+        /* Chunks never overlap, so a successful read must have filled every byte. */
+        if (r->type == NBD_CMD_READ && r->ret == 0 && r->covered != r->len) {
+            r->ret = -EIO;
+        }
         complete(s, r);
     }
     return 0;
@@ -941,14 +954,14 @@ static int nbd_request(BDRVNBDState *s, uint16_t type, uint16_t flags, uint64_t 
     return ret;
 }
 
-/* READ or WRITE @len bytes of @qiov at @offset, in requests the server accepts. */
+/* READ or WRITE @len bytes from byte @qoff of @qiov at @offset, in requests the server accepts. */
 static int nbd_transfer(BDRVNBDState *s, uint16_t type, uint64_t offset, QBIOVector *qiov,
-                        size_t len)
+                        size_t qoff, size_t len)
 {
     for (size_t done = 0; done < len;) {
         QBIOVector part;
         size_t n = MIN(len - done, (size_t)s->max_request);
-        int ret = qiov_init_slice(&part, qiov, done, n);
+        int ret = qiov_init_slice(&part, qiov, qoff + done, n);
         if (ret < 0) {
             return ret;
         }
@@ -964,6 +977,57 @@ static int nbd_transfer(BDRVNBDState *s, uint16_t type, uint64_t offset, QBIOVec
     return 0;
 }
 
+/*
+ * The same for a server with a minimum block size (NBD_INFO_BLOCK_SIZE,
+ * which a client that asked for it must respect): the aligned middle goes
+ * as it is, each partial block at the edges through a bounce buffer (read,
+ * or read-modify-write; writes are serialised by the caller, so that no
+ * concurrent write to the same block is lost).
+ */
+static int nbd_transfer_unaligned(BDRVNBDState *s, uint16_t type, uint64_t offset,
+                                  QBIOVector *qiov, size_t len)
+{
+    const uint64_t mb = s->min_block;
+    uint8_t *bounce = NULL;
+    int ret = 0;
+
+    for (size_t done = 0; done < len && ret == 0;) {
+        uint64_t pos = offset + done, blk = ROUND_DOWN(pos, mb);
+        size_t n;
+
+        if (pos == blk && len - done >= mb) {
+            n = (size_t)ROUND_DOWN((uint64_t)(len - done), mb);
+            ret = nbd_transfer(s, type, pos, qiov, done, n);
+        } else {
+            QBIOVector bq;
+            size_t skip = (size_t)(pos - blk);
+            size_t blen = (size_t)MIN(mb, s->size - blk);   /* the export may end mid-block */
+
+            n = MIN((size_t)mb - skip, len - done);
+            if (!bounce && !(bounce = malloc(mb))) {
+                return -ENOMEM;
+            }
+            qiov_init_buf(&bq, bounce, blen);
+            ret = nbd_transfer(s, NBD_CMD_READ, blk, &bq, 0, blen);
+            if (ret == 0 && type == NBD_CMD_READ) {
+                qiov_from_buf(qiov, done, bounce + skip, n);
+            } else if (ret == 0) {
+                qiov_to_buf(qiov, done, bounce + skip, n);
+                ret = nbd_transfer(s, NBD_CMD_WRITE, blk, &bq, 0, blen);
+            }
+        }
+        done += n;
+    }
+    free(bounce);
+    return ret;
+}
+
+static bool is_aligned_request(BDRVNBDState *s, uint64_t offset, uint64_t len)
+{
+    return s->min_block == 1 || (IS_ALIGNED(offset, s->min_block) &&
+                                 (IS_ALIGNED(len, s->min_block) || offset + len == s->size));
+}
+
 static int nbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVNBDState *s = bs->opaque;
@@ -976,12 +1040,16 @@ static int nbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         want = (size_t)(s->size - offset);
     }
     qiov_memset(qiov, want, 0, qiov->size - want);
-    return nbd_transfer(s, NBD_CMD_READ, offset, qiov, want);
+    if (!is_aligned_request(s, offset, want)) {
+        return nbd_transfer_unaligned(s, NBD_CMD_READ, offset, qiov, want);
+    }
+    return nbd_transfer(s, NBD_CMD_READ, offset, qiov, 0, want);
 }
 
 static int nbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVNBDState *s = bs->opaque;
+    int ret;
 
     if (s->tflags & NBD_TFLAG_READ_ONLY) {
         return -EROFS;
@@ -990,7 +1058,17 @@ static int nbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     if (offset > s->size || qiov->size > s->size - offset) {
         return -ENOSPC;
     }
-    return nbd_transfer(s, NBD_CMD_WRITE, offset, qiov, qiov->size);
+    if (s->min_block == 1) {
+        return nbd_transfer(s, NBD_CMD_WRITE, offset, qiov, 0, qiov->size);
+    }
+    pthread_mutex_lock(&s->rmw_lock);
+    if (is_aligned_request(s, offset, qiov->size)) {
+        ret = nbd_transfer(s, NBD_CMD_WRITE, offset, qiov, 0, qiov->size);
+    } else {
+        ret = nbd_transfer_unaligned(s, NBD_CMD_WRITE, offset, qiov, qiov->size);
+    }
+    pthread_mutex_unlock(&s->rmw_lock);
+    return ret;
 }
 
 /* TRIM or WRITE_ZEROES over a range, in pieces the server accepts. */
@@ -1019,7 +1097,7 @@ static int nbd_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t bytes, boo
     if (offset > s->size || bytes > s->size - offset) {
         return -ENOSPC;
     }
-    if (!(s->tflags & NBD_TFLAG_SEND_WRITE_ZEROES)) {
+    if (!(s->tflags & NBD_TFLAG_SEND_WRITE_ZEROES) || !is_aligned_request(s, offset, bytes)) {
         return -ENOTSUP;   /* the generic layer writes a zeroed buffer instead */
     }
     /* NO_HOLE keeps the range allocated, as a plain zero write must. */
@@ -1049,6 +1127,17 @@ static int nbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
         return 0;
     }
     bytes = MIN(bytes, s->size - offset);
+    if (!is_aligned_request(s, offset, bytes)) {
+        /* Only the whole blocks inside the range may go. */
+        uint64_t start = ROUND_UP(offset, s->min_block);
+        uint64_t end = offset + bytes == s->size ? s->size
+                                                 : ROUND_DOWN(offset + bytes, s->min_block);
+        if (end <= start) {
+            return 0;
+        }
+        offset = start;
+        bytes = end - start;
+    }
     return nbd_range_command(s, NBD_CMD_TRIM, 0, offset, bytes);
 }
 
@@ -1081,16 +1170,19 @@ static int nbd_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
     if (!s->have_meta) {
         ret = data;
     } else {
-        uint32_t ask = (uint32_t)MIN(bytes, (uint64_t)s->max_request);
-        ret = nbd_request(s, NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_REQ_ONE, offset, ask, NULL,
+        /* Asked from the start of offset's block, as a server with a minimum block size needs. */
+        uint64_t qoff = ROUND_DOWN(offset, s->min_block);
+        uint64_t qend = MIN(ROUND_UP(offset + bytes, s->min_block), s->size);
+        uint32_t ask = (uint32_t)MIN(qend - qoff, (uint64_t)s->max_request);
+        ret = nbd_request(s, NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_REQ_ONE, qoff, ask, NULL,
                           NULL, &len, &flags);
         if (ret < 0) {
             return ret;
         }
-        if (len == 0) {
-            return -EIO;    /* the server answered without an extent */
+        if ((uint64_t)len <= offset - qoff) {
+            return -EIO;    /* the server answered without an extent that reaches offset */
         }
-        *pnum = MIN((uint64_t)len, (uint64_t)ask);
+        *pnum = MIN(MIN((uint64_t)len, (uint64_t)ask) - (offset - qoff), bytes);
         ret = (flags & NBD_STATE_HOLE) ? BDRV_BLOCK_ALLOCATED | BDRV_BLOCK_OFFSET_VALID : data;
         if (flags & NBD_STATE_ZERO) {
             ret |= BDRV_BLOCK_ZERO;
@@ -1153,6 +1245,7 @@ static void nbd_close(BlockDriverState *bs)
     nbd_disconnect(s);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->send_lock);
+    pthread_mutex_destroy(&s->rmw_lock);
     pthread_mutex_destroy(&s->lock);
     nbd_address_free(&s->addr);
 }
@@ -1175,6 +1268,7 @@ static int nbd_open(BlockDriverState *bs, int flags, BdrvError *err)
     }
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->send_lock, NULL);
+    pthread_mutex_init(&s->rmw_lock, NULL);
     pthread_cond_init(&s->cond, NULL);
 
     ret = connect_socket(s, err);
@@ -1186,6 +1280,10 @@ static int nbd_open(BlockDriverState *bs, int flags, BdrvError *err)
     }
     if (ret == 0 && (flags & BDRV_O_RDWR) && (s->tflags & NBD_TFLAG_READ_ONLY)) {
         ret = bdrv_error_set(err, -EROFS, "'%s': the NBD export is read-only", bs->filename);
+    }
+    if (ret == 0) {
+        /* Every request piece must stay a multiple of the minimum block size. */
+        s->max_request = (uint32_t)MAX(ROUND_DOWN(s->max_request, s->min_block), s->min_block);
     }
     if (ret == 0 && s->size > INT64_MAX) {
         ret = bdrv_error_set(err, -EPROTO, "'%s': the NBD export's size is not valid",

@@ -79,3 +79,16 @@ run qbi discard -q -f raw "$URI" 0 64k
 run qbi read -q -f raw -P 0x42 "$URI" 0 64k
 stop_server notrim
 echo "no trim offered: $(log_ops notrim.log | tr '\n' ';')"
+
+# A server with a 4 KiB minimum block size that rejects anything smaller:
+# unaligned I/O is read-modify-written in whole blocks, from eight threads too.
+start_nbdkit blk --filter=blocksize-policy memory 8M blocksize-minimum=4096 \
+    blocksize-error-policy=error
+URI="nbd+unix:///?socket=$(sock blk)"
+sparse_file mirror.raw 8M
+run "$STRESS" -s 603 -n 300 -m 100000 -F 40 -d 10 -r 100 -f raw "$URI" mirror.raw
+run "$QBNBD" -U "$(sock blk)" -f raw threads 8 60 mirror2.raw
+run "$QEMU_IMG" compare -q -f raw -F raw "$URI" mirror2.raw
+same_map_as_nbdinfo "4 KiB blocks" "$URI"
+stop_server blk
+echo "4 KiB minimum block size: unaligned I/O matched, map equal to nbdinfo --map"

@@ -33,6 +33,7 @@ enum {
     SRV_BAD_COOKIE,    /* answers with a cookie nobody sent */
     SRV_BAD_OFFSET,    /* sends read data outside the request */
     SRV_WRITE_ENOSPC,  /* fails writes with an error chunk */
+    SRV_SHORT_READ,    /* ends a read's reply before all its data came */
 };
 
 typedef struct Server {
@@ -237,6 +238,11 @@ static void serve_requests(Server *s, int fd)
             s->reads++;
             if (!s->structured) {
                 simple(fd, 0, cookie, s->disk + off, len);
+                break;
+            }
+            if (s->mode == SRV_SHORT_READ) {
+                be64_store(o, off);
+                chunk(fd, 1, 1, cookie, o, 8, s->disk + off, len / 2);
                 break;
             }
             if (s->mode == SRV_BAD_OFFSET) {
@@ -612,6 +618,12 @@ START_TEST(nbd_chunk_outside_request_is_eio)
 }
 END_TEST
 
+START_TEST(nbd_short_read_is_eio)
+{
+    misbehaving(SRV_SHORT_READ, false, -EIO);
+}
+END_TEST
+
 START_TEST(nbd_error_chunk_maps_errno)
 {
     misbehaving(SRV_WRITE_ENOSPC, true, -ENOSPC);
@@ -766,6 +778,7 @@ static Suite *nbd_suite(void)
     tcase_add_test(tc, nbd_unknown_cookie_is_eio);
     tcase_add_test(tc, nbd_chunk_outside_request_is_eio);
     tcase_add_test(tc, nbd_error_chunk_maps_errno);
+    tcase_add_test(tc, nbd_short_read_is_eio);
     tcase_add_test(tc, nbd_handshake_refusals);
     suite_add_tcase(s, tc);
 
