@@ -18,6 +18,7 @@
 
 #include "block/block_int.h"
 #include "block/fault.h"
+#include "block/nbd.h"
 
 /*
  * Every driver the library has. Formats come in probe order: the ones with
@@ -36,7 +37,14 @@ static const BlockDriver *const bdrv_formats[] = {
 
 static const BlockDriver *const bdrv_protocols[] = {
     &bdrv_file,
+    &bdrv_nbd,
 };
+
+/* The protocol driver a location name selects: NBD URIs, else a local file. */
+static const BlockDriver *protocol_for(const char *filename)
+{
+    return nbd_is_location(filename) ? &bdrv_nbd : &bdrv_file;
+}
 
 /*
  * Formats whose magic numbers are known (formats.md, §1) but which have no
@@ -92,6 +100,13 @@ const BlockDriver *const *bdrv_format_list(int *n)
 /* -ENOTSUP for a format name the API knows but this build lacks, else -EINVAL. */
 static int unknown_format_error(const char *format, BdrvError *err)
 {
+    if (strcmp(format, "sheepdog") == 0) {
+        /* Refused for good, not for lack of time: no client without a server to test it. */
+        return bdrv_error_set(err, -ENOTSUP,
+                              "format 'sheepdog' is not supported: no Sheepdog server exists "
+                              "to test a client against (the project ended, and QEMU removed "
+                              "its sheepdog driver in 6.0)");
+    }
     for (size_t i = 0; i < ARRAY_SIZE(known_unimplemented); i++) {
         if (strcmp(known_unimplemented[i], format) == 0) {
             return bdrv_error_set(err, -ENOTSUP,
@@ -279,7 +294,7 @@ int bdrv_file_open_for(BlockDriverState **pbs, const char *filename, const Block
 
 int bdrv_file_open(BlockDriverState **pbs, const char *filename, int flags, BdrvError *err)
 {
-    const BlockDriver *drv = &bdrv_file;
+    const BlockDriver *drv = protocol_for(filename);
     BlockDriverState *bs;
     int ret;
 
@@ -305,7 +320,7 @@ int bdrv_resolve_backing_name(char *dest, size_t sz, const char *base, const cha
 
     /* Absolute names, protocol URIs and overlays in the working folder keep the name. */
     slash = strrchr(base, '/');
-    if (backing[0] == '/' || strstr(backing, "://") || !slash) {
+    if (backing[0] == '/' || strstr(backing, "://") || nbd_is_location(backing) || !slash) {
         n = snprintf(dest, sz, "%s", backing);
     } else {
         n = snprintf(dest, sz, "%.*s/%s", (int)(slash - base), base, backing);
@@ -606,6 +621,12 @@ int bdrv_create(const char *format, const char *filename, BdrvOpts *opts, int fl
         return bdrv_error_set(err, -ENOTSUP, "format '%s' does not support image creation",
                               format);
     }
+    if (nbd_is_location(filename)) {
+        /* qemu-img refuses it too: the export and its size are the server's. */
+        return bdrv_error_set(err, -ENOTSUP, "'%s': images cannot be created on NBD (the "
+                              "export exists already); open it and convert into it instead",
+                              filename);
+    }
     ret = bdrv_opts_validate(opts, drv->create_opts, format, err);
     if (ret < 0) {
         return ret;
@@ -675,7 +696,14 @@ int bdrv_check_create_opts(const char *format, const BdrvOpts *opts, BdrvError *
 int bdrv_create_file(const char *filename, uint64_t size, BdrvPrealloc prealloc, int flags,
                      BdrvError *err)
 {
-    return bdrv_file.bdrv_create_file(filename, size, prealloc, flags, err);
+    const BlockDriver *drv = protocol_for(filename);
+
+    if (!drv->bdrv_create_file) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s protocol cannot create images "
+                              "(an NBD export exists already; open it instead)",
+                              filename, drv->format_name);
+    }
+    return drv->bdrv_create_file(filename, size, prealloc, flags, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -140,6 +140,12 @@ static int raw_pwrite_zeroes(BlockDriverState *bs, uint64_t offset, uint64_t byt
     return bdrv_pwrite_zeroes(bs->file, offset, bytes);
 }
 
+/* The caller allows unmapping: the protocol may release the range (an NBD zero without NO_HOLE). */
+static int raw_pwrite_zeroes_unmap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    return bdrv_pwrite_zeroes_flags(bs->file, offset, bytes, BDRV_REQ_MAY_UNMAP);
+}
+
 static int raw_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
     return bdrv_pdiscard(bs->file, offset, bytes);
@@ -227,6 +233,7 @@ const BlockDriver bdrv_raw = {
     .bdrv_aio_preadv = raw_aio_preadv,
     .bdrv_aio_poll = raw_aio_poll,
     .bdrv_pwrite_zeroes = raw_pwrite_zeroes,
+    .bdrv_pwrite_zeroes_unmap = raw_pwrite_zeroes_unmap,
     .bdrv_pdiscard = raw_pdiscard,
     .bdrv_block_status = raw_block_status,
     .bdrv_getlength = raw_getlength,

@@ -40,6 +40,8 @@ const char *qb_strerror(int err)
     case QB_ERR_LOCKED: return "image is locked by another process";
     case QB_ERR_CANCELED: return "request cancelled";
     case QB_ERR_BUSY: return "too many requests in flight";
+    case QB_ERR_IO: return "input/output error (the storage or the network failed)";
+    case QB_ERR_TIMEOUT: return "the server did not answer in time";
     default: return "unknown error";
     }
 }
@@ -80,6 +82,11 @@ int qb_code_from_errno(int neg_errno)
     case EBADIMAGE: return QB_ERR_INVALID_IMAGE;
     case EROFS: return QB_ERR_READ_ONLY;
     case ELOCKED: return QB_ERR_LOCKED;
+    /* The storage or the connection to it failed (a dropped NBD connection is EIO). */
+    case EIO: case ECONNREFUSED: case ECONNRESET: case EPIPE: case EHOSTUNREACH:
+    case ENETUNREACH: case ESHUTDOWN: case EPROTO:
+        return QB_ERR_IO;
+    case ETIMEDOUT: return QB_ERR_TIMEOUT;
     default: return QB_ERR_INTERNAL_ERR;
     }
 }

@@ -56,6 +56,13 @@ struct QBlockState {
 HIDDEN int qb_fail(QBroker *broker, int code, int err_no, const char *fmt, ...) PRINTF_FMT(4, 5);
 /* The QB_ERR_* code for a negative errno from the block layer. */
 HIDDEN int qb_code_from_errno(int neg_errno);
+/*
+ * The block layer's name (a URI) of the NBD location @o, malloc'ed into
+ * *owned with *name pointing at it; a broker error naming @func when @o is
+ * not valid (libqblock/nbd-loc.c).
+ */
+HIDDEN int qb_nbd_location(QBroker *broker, const char *func, const struct QBlockProtOptionNBD *o,
+                           char **owned, const char **name);
 /* Record a block-layer failure (-errno, with the BdrvError message if any). */
 HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, const char *func,
                          const char *filename);

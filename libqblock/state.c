@@ -134,12 +134,20 @@ void qb_state_delete(QBroker *broker, QBlockState **qbs)
     *qbs = NULL;
 }
 
-/* The file name of a location, or a broker error. */
+/*
+ * The block layer's name of a location, or a broker error: a file's name,
+ * or for QB_PROT_NBD the URI that block/nbd.c parses, malloc'ed into
+ * *owned (the caller frees it; NULL for files).
+ */
 static int loc_filename(QBroker *broker, const char *func, const QBlockProtInfo *loc,
-                        const char **filename)
+                        const char **filename, char **owned)
 {
+    *owned = NULL;
     if (!loc) {
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "%s: NULL location", func);
+    }
+    if (loc->prot_type == QB_PROT_NBD) {
+        return qb_nbd_location(broker, func, &loc->prot_op.o_nbd, owned, filename);
     }
     if (loc->prot_type != QB_PROT_FILE) {
         if (loc->prot_type > QB_PROT_NONE && loc->prot_type < QB_PROT_MAX) {
@@ -173,12 +181,13 @@ static int check_flags(QBroker *broker, const char *func, int flag)
     return 0;
 }
 
+static int create_at(QBroker *broker, const char *filename, QBlockFmtInfo *fmt, int flag);
+
 int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt,
               int flag)
 {
-    const char *filename, *fname;
-    BdrvOpts opts;
-    BdrvError err = { 0 };
+    const char *filename;
+    char *owned;
     int ret;
 
     QB_REQUIRE_BROKER(broker);
@@ -187,10 +196,21 @@ int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtI
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_create: NULL %s",
                        qbs ? "format info" : "state");
     }
-    ret = loc_filename(broker, "qb_create", loc, &filename);
-    if (ret < 0) {
-        return ret;
+    ret = loc_filename(broker, "qb_create", loc, &filename, &owned);
+    if (ret == 0) {
+        ret = create_at(broker, filename, fmt, flag);
     }
+    free(owned);
+    return ret;
+}
+
+static int create_at(QBroker *broker, const char *filename, QBlockFmtInfo *fmt, int flag)
+{
+    const char *fname;
+    BdrvOpts opts;
+    BdrvError err = { 0 };
+    int ret;
+
     ret = check_flags(broker, "qb_create", flag);
     if (ret < 0) {
         return ret;
@@ -213,11 +233,14 @@ int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtI
     return ret;
 }
 
+static int open_at(QBroker *broker, QBlockState *qbs, const char *filename, QBlockFmtInfo *fmt,
+                   int flag);
+
 int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt,
             int flag)
 {
-    const char *filename, *fname = NULL;
-    BdrvError err = { 0 };
+    const char *filename;
+    char *owned;
     int ret;
 
     QB_REQUIRE_BROKER(broker);
@@ -225,10 +248,21 @@ int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInf
     if (!qbs) {
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL, "qb_open: NULL state");
     }
-    ret = loc_filename(broker, "qb_open", loc, &filename);
-    if (ret < 0) {
-        return ret;
+    ret = loc_filename(broker, "qb_open", loc, &filename, &owned);
+    if (ret == 0) {
+        ret = open_at(broker, qbs, filename, fmt, flag);
     }
+    free(owned);
+    return ret;
+}
+
+static int open_at(QBroker *broker, QBlockState *qbs, const char *filename, QBlockFmtInfo *fmt,
+                   int flag)
+{
+    const char *fname = NULL;
+    BdrvError err = { 0 };
+    int ret;
+
     if (qbs->bs) {
         return qb_fail(broker, QB_ERR_INVALID_PARAM, EINVAL,
                        "qb_open: the state already has '%s' open", qbs->filename);

@@ -31,4 +31,9 @@
 /** The state's asynchronous queue is full (qb_aio_set_max_queue_depth); retry after completions. */
 #define QB_ERR_BUSY               (-107)
 
+/** The storage or the network failed: an I/O error, a dropped connection. */
+#define QB_ERR_IO                 (-109)
+/** A server did not answer within the timeout (NBD). */
+#define QB_ERR_TIMEOUT            (-110)
+
 #endif /* LIBQBLOCK_ERROR_H */

@@ -72,17 +72,46 @@ typedef void (*QBlockAIOFunc)(QBlockAIOReq *req, int64_t ret, void *opaque);
 enum QBlockProtType {
     QB_PROT_NONE = 0,
     QB_PROT_FILE,
+    QB_PROT_NBD,            /* appended in 1.0: an export of an NBD server */
     QB_PROT_MAX
 };
 
+/*
+ * A file name of the form nbd://..., nbd+unix://... or nbd:... is taken
+ * as an NBD location (as qemu-img does with such names); write
+ * "./nbd:name" for a local file so named.
+ */
 struct QBlockProtOptionFile {
     const char *filename;
+};
+
+/*
+ * Appended in 1.0: where an NBD export is (QB_PROT_NBD). Either TCP (host,
+ * and port as text or as a number) or a Unix socket (socket_path, host
+ * NULL). The client speaks the fixed-newstyle handshake in clear text:
+ * TLS is not supported, so tls must be 0 and a server that requires TLS
+ * is refused with QB_ERR_NOT_SUPPORTED. A server that stops answering a
+ * request or the handshake for timeout_ms fails it with QB_ERR_TIMEOUT;
+ * a dropped connection fails every request with QB_ERR_IO. Images cannot
+ * be created on NBD (the export exists already): qb_create refuses it.
+ */
+struct QBlockProtOptionNBD {
+    const char *host;         /* name or address; NULL with socket_path */
+    const char *port;         /* service or number as text; NULL: port_number */
+    const char *socket_path;  /* Unix domain socket; NULL for TCP */
+    const char *export_name;  /* NULL or "": the server's default export */
+    uint32_t port_number;     /* used when port is NULL; 0: 10809 */
+    uint32_t timeout_ms;      /* connect and per-request timeout; 0: 30000 */
+    uint32_t tls;             /* must be 0 (TLS off) */
+    uint32_t reserved32;
+    uint64_t reserved[8];
 };
 
 typedef struct QBlockProtInfo {
     enum QBlockProtType prot_type;
     union {
         struct QBlockProtOptionFile o_file;
+        struct QBlockProtOptionNBD o_nbd;     /* appended in 1.0 */
         uint64_t reserved[512 / sizeof(uint64_t)];
     } prot_op;
 } QBlockProtInfo;

@@ -115,7 +115,10 @@ LIBQBLOCK_EXPORT int qb_fmt_info_set_options(QBroker *broker, QBlockFmtInfo *fmt
  * @flag: LIBQBLOCK_O_* flags (checked as for qb_open); only the cache flags
  * matter here. An existing
  * file is overwritten, as qemu-img create does; an image another process
- * holds returns QB_ERR_LOCKED. Returns 0 or a QB_ERR_* code.
+ * holds returns QB_ERR_LOCKED. A QB_PROT_NBD location (or an NBD file name)
+ * is QB_ERR_NOT_SUPPORTED: an export exists already, so open it and write
+ * into it instead. QB_FMT_SHEEPDOG is QB_ERR_NOT_SUPPORTED: no Sheepdog
+ * server exists to test a client against. Returns 0 or a QB_ERR_* code.
  */
 LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
                                QBlockFmtInfo *fmt, int flag);
@@ -130,6 +133,14 @@ LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo
  * LIBQBLOCK_O_FORCE_SHARE with LIBQBLOCK_O_RDWR. Opening a state that is
  * already open is QB_ERR_INVALID_PARAM; an image held in a conflicting way
  * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED.
+ * A QB_PROT_NBD location connects to an NBD server (any format may sit on
+ * the export): a server that cannot be reached, or a connection that drops
+ * later, is QB_ERR_IO; one that does not answer within the location's
+ * timeout is QB_ERR_TIMEOUT. After either, every call on the state fails
+ * the same way: close it and open it again. A read-only export opened with
+ * LIBQBLOCK_O_RDWR is QB_ERR_READ_ONLY. An export cannot grow: a write past
+ * its end fails (errno ENOSPC), so a format that allocates at the end of
+ * its file needs room on the export.
  */
 LIBQBLOCK_EXPORT int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
                              QBlockFmtInfo *fmt, int flag);

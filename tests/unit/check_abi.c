@@ -172,6 +172,23 @@ START_TEST(abi_offsetof_prot_info_members)
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_file), 8);
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_file.filename), 8);
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.reserved), 8);
+    ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_nbd), 8);
+}
+END_TEST
+
+/* The NBD location (appended in 1.0) fits the union's reserved space with room to grow. */
+START_TEST(abi_nbd_location_layout)
+{
+    ck_assert_uint_eq(sizeof(struct QBlockProtOptionNBD), 112);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, host), 0);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, port), 8);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, socket_path), 16);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, export_name), 24);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, port_number), 32);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, timeout_ms), 36);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, tls), 40);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, reserved32), 44);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, reserved), 48);
 }
 END_TEST
 
@@ -272,7 +289,8 @@ START_TEST(abi_enum_prot_type_values)
 {
     ck_assert_int_eq(QB_PROT_NONE, 0);
     ck_assert_int_eq(QB_PROT_FILE, 1);
-    ck_assert_int_eq(QB_PROT_MAX, 2);
+    ck_assert_int_eq(QB_PROT_NBD, 2);
+    ck_assert_int_eq(QB_PROT_MAX, 3);
     ck_assert_uint_eq(sizeof(enum QBlockProtType), 4);
 }
 END_TEST
@@ -405,6 +423,8 @@ START_TEST(abi_errors_values)
     ck_assert_int_eq(QB_ERR_INVALID_IMAGE, -103);
     ck_assert_int_eq(QB_ERR_READ_ONLY, -104);
     ck_assert_int_eq(QB_ERR_LOCKED, -105);
+    ck_assert_int_eq(QB_ERR_IO, -109);
+    ck_assert_int_eq(QB_ERR_TIMEOUT, -110);
 }
 END_TEST
 
@@ -594,6 +614,7 @@ static Suite *abi_suite(void)
 
     tc = tcase_create("enums");
     tcase_add_test(tc, abi_enum_prot_type_values);
+    tcase_add_test(tc, abi_nbd_location_layout);
     tcase_add_test(tc, abi_enum_fmt_type_values);
     tcase_add_test(tc, abi_enum_fmt_option_values);
     suite_add_tcase(s, tc);
