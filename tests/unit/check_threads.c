@@ -878,9 +878,10 @@ END_TEST
  * a grown area reads as zeros) and never another cluster's bytes; the
  * writes below 1 MiB must all read back. The node's own lock already keeps
  * the resize apart from the I/O itself, so without TSan this passes even
- * when qb_truncate does not wait for calls in flight; under TSan (make
- * check-tsan) it catches the size being read by a request's range check
- * while a resize changes it.
+ * when qb_truncate does not wait for calls in flight (tried); under TSan
+ * (make check-tsan) it also puts the size reads of the requests' range
+ * checks against the resize (whether TSan then flags the missing wait has
+ * not been tried).
  */
 enum { TR_SMALL = 2 * MiB, TR_BIG = 4 * MiB, TR_THREADS = 4 };
 
