@@ -235,10 +235,13 @@ struct BlockDriverState {
     /*
      * Drivers with bdrv_preadv_shared: their shared reads hold rw_lock
      * shared; whoever holds bs->lock also holds rw_lock exclusively, taken
-     * when lock_depth (guarded by bs->lock, which is recursive) goes 0 -> 1.
+     * when lock_depth (guarded by bs->lock, which is recursive) goes 0 -> 1,
+     * and is named in lock_owner (atomic; 0 when nobody) so that a read
+     * from inside a callback does not wait for its own thread.
      */
     pthread_rwlock_t rw_lock;
     int lock_depth;
+    uintptr_t lock_owner;
 };
 
 /* The drivers the generic layer knows (block/<fmt>.c). */
