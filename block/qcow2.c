@@ -1102,28 +1102,33 @@ static int qcow2_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 /*
  * QEMU's test for metadata preallocation: many more clusters in use than
  * the file really stores. Such images get their holes reported as zeros.
+ * "Many more" is at least a ninth more than the host allocation in whole
+ * clusters, and at least two more: a small image, whose header, tables and
+ * a partly written cluster can round down to fewer clusters than it uses,
+ * must not count as preallocated (qemu-img map then keeps a cluster that
+ * has a hole inside as one data extent).
  */
 static bool detect_metadata_preallocation(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t flen = bdrv_getlength(bs->file);
     int64_t alloc = bdrv_get_allocated_file_size(bs->file);
-    uint64_t threshold, count = 0, end;
+    uint64_t stored, threshold, count = 0, end;
 
     if (flen < 0 || alloc < 0) {
         return false;
     }
-    threshold = MAX((uint64_t)alloc / s->cluster_size * 10 / 9,
-                    (uint64_t)flen / 1000 / s->cluster_size);
+    stored = (uint64_t)alloc / s->cluster_size;
+    threshold = MAX(stored * 10 / 9, stored + 2);
     end = qcow2_size_to_clusters(s, (uint64_t)flen);
-    for (uint64_t i = 0; i < end && count <= threshold; i++) {
+    for (uint64_t i = 0; i < end && count < threshold; i++) {
         uint64_t rc;
         if (qcow2_get_refcount(bs, i, &rc) < 0) {
             return false;
         }
         count += rc != 0;
     }
-    return count > threshold;
+    return count >= threshold;
 }
 
 static int qcow2_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
