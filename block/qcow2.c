@@ -817,6 +817,8 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, BdrvError *err)
                                      cerr.code ? ": " : "", cerr.code ? cerr.msg : "");
                 goto fail;
             }
+            s->open_leaks_fixed = res.leaks_fixed;
+            s->open_corruptions_fixed = res.corruptions_fixed;
             s->dirty_set = true;
             ret = qcow2_mark_clean(bs);
             if (ret < 0) {
@@ -1215,6 +1217,17 @@ static int qcow2_check_cb(BlockDriverState *bs, BdrvCheckResult *res, int fix, B
     BDRVQcow2State *s = bs->opaque;
     int ret = qcow2_check(bs, res, fix, err);
 
+    /*
+     * qemu-img check -r opens a dirty image without repairing it and
+     * reports the repair as its own; here the open already repaired it, so
+     * the first repairing check reports what that repair fixed.
+     */
+    if (ret == 0 && fix) {
+        res->leaks_fixed += s->open_leaks_fixed;
+        res->corruptions_fixed += s->open_corruptions_fixed;
+        s->open_leaks_fixed = 0;
+        s->open_corruptions_fixed = 0;
+    }
     /* A successful repair makes a dirty image clean, as QEMU's check does. */
     if (ret == 0 && fix && !res->corruptions && !res->check_errors &&
         (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {
