@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # 035-json-corpus.sh: for a corpus of images of every format that qemu-img
-# 7.2 (and uml_mkcow, for cow) makes, with varied options and with data put
+# 7.2 makes, with varied options and with data put
 # in them by qemu-io (patterns, zero writes, discards, compressed clusters,
 # internal snapshots, backing chains three deep), `qblock-img info`, `check`,
 # `map` and `measure` with --output=json print what qemu-img prints, byte
