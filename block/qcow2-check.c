@@ -28,6 +28,7 @@ typedef struct CheckCtx {
     uint64_t nb;           /* clusters the comparison covers (file size or more) */
     uint64_t alloc;        /* entries allocated in refs */
     uint64_t cap;          /* clusters past this are hostile offsets */
+    uint64_t flen;         /* the image file's length */
     bool rebuild;          /* the refcount structure must be rebuilt */
     uint8_t *buf;          /* one cluster of scratch */
 } CheckCtx;
@@ -66,6 +67,23 @@ static int inc_refs(CheckCtx *c, uint64_t offset, uint64_t bytes)
         /* A hostile offset: counting it would need an absurd table. */
         c->res->corruptions++;
         return 0;
+    }
+    if (offset + bytes >= c->flen + s->cluster_size) {
+        /*
+         * Only the last cluster may run past the end of the file (by less
+         * than a cluster); a reference further out is an error of its own
+         * and, as in qemu-img check, is not counted, so it neither moves
+         * the image end offset nor asks for a refcount there. A repair may
+         * have grown the file since it was last measured: measure again.
+         */
+        int64_t flen = bdrv_getlength(c->bs->file);
+        if (flen >= 0) {
+            c->flen = (uint64_t)flen;
+        }
+        if (offset + bytes >= c->flen + s->cluster_size) {
+            c->res->corruptions++;
+            return 0;
+        }
     }
     ret = refs_grow(c, last + 1);
     if (ret < 0) {
@@ -326,6 +344,7 @@ static int check_refblocks(CheckCtx *c)
                     c->rebuild = true;
                     continue;
                 }
+                c->flen = (uint64_t)flen;
                 ret = refs_grow(c, qcow2_size_to_clusters(s, (uint64_t)flen));
                 if (ret == 0) {
                     ret = inc_refs(c, off, s->cluster_size);
@@ -728,6 +747,7 @@ static int ctx_init(CheckCtx *c, BlockDriverState *bs, BdrvCheckResult *res, int
     if (flen < 0) {
         return bdrv_error_set(err, (int)flen, "could not get the size of '%s'", bs->filename);
     }
+    c->flen = (uint64_t)flen;
     file_clusters = qcow2_size_to_clusters(s, (uint64_t)flen);
     /* Up to 16M clusters past the end of the file count; further is hostile. */
     c->cap = MIN(file_clusters + (1ull << 24), (QCOW2_MAX_CLUSTER_OFFSET >> s->cluster_bits) + 1);

@@ -817,6 +817,8 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, BdrvError *err)
                                      cerr.code ? ": " : "", cerr.code ? cerr.msg : "");
                 goto fail;
             }
+            s->open_leaks_fixed = res.leaks_fixed;
+            s->open_corruptions_fixed = res.corruptions_fixed;
             s->dirty_set = true;
             ret = qcow2_mark_clean(bs);
             if (ret < 0) {
@@ -1078,28 +1080,33 @@ static int qcow2_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 /*
  * QEMU's test for metadata preallocation: many more clusters in use than
  * the file really stores. Such images get their holes reported as zeros.
+ * "Many more" is at least a ninth more than the host allocation in whole
+ * clusters, and at least two more: a small image, whose header, tables and
+ * a partly written cluster can round down to fewer clusters than it uses,
+ * must not count as preallocated (qemu-img map then keeps a cluster that
+ * has a hole inside as one data extent).
  */
 static bool detect_metadata_preallocation(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     int64_t flen = bdrv_getlength(bs->file);
     int64_t alloc = bdrv_get_allocated_file_size(bs->file);
-    uint64_t threshold, count = 0, end;
+    uint64_t stored, threshold, count = 0, end;
 
     if (flen < 0 || alloc < 0) {
         return false;
     }
-    threshold = MAX((uint64_t)alloc / s->cluster_size * 10 / 9,
-                    (uint64_t)flen / 1000 / s->cluster_size);
+    stored = (uint64_t)alloc / s->cluster_size;
+    threshold = MAX(stored * 10 / 9, stored + 2);
     end = qcow2_size_to_clusters(s, (uint64_t)flen);
-    for (uint64_t i = 0; i < end && count <= threshold; i++) {
+    for (uint64_t i = 0; i < end && count < threshold; i++) {
         uint64_t rc;
         if (qcow2_get_refcount(bs, i, &rc) < 0) {
             return false;
         }
         count += rc != 0;
     }
-    return count > threshold;
+    return count >= threshold;
 }
 
 static int qcow2_block_status(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
@@ -1186,6 +1193,17 @@ static int qcow2_check_cb(BlockDriverState *bs, BdrvCheckResult *res, int fix, B
     BDRVQcow2State *s = bs->opaque;
     int ret = qcow2_check(bs, res, fix, err);
 
+    /*
+     * qemu-img check -r opens a dirty image without repairing it and
+     * reports the repair as its own; here the open already repaired it, so
+     * the first repairing check reports what that repair fixed.
+     */
+    if (ret == 0 && fix) {
+        res->leaks_fixed += s->open_leaks_fixed;
+        res->corruptions_fixed += s->open_corruptions_fixed;
+        s->open_leaks_fixed = 0;
+        s->open_corruptions_fixed = 0;
+    }
     /* A successful repair makes a dirty image clean, as QEMU's check does. */
     if (ret == 0 && fix && !res->corruptions && !res->check_errors &&
         (s->incompatible_features & QCOW2_INCOMPAT_DIRTY)) {

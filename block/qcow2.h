@@ -211,6 +211,9 @@ typedef struct BDRVQcow2State {
     bool lazy_refcounts;          /* compat bit 0 and writable */
     bool dirty_set;               /* this session set the dirty bit */
     bool in_check;                /* check is recomputing refcounts: no lazy marking */
+    /* What the open's repair of a dirty image fixed, for the first repairing check to report. */
+    int open_leaks_fixed;
+    int open_corruptions_fixed;
     bool metadata_prealloc;       /* data clusters far exceed the file's real allocation */
     bool metadata_prealloc_checked;
 } BDRVQcow2State;

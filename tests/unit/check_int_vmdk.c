@@ -417,14 +417,24 @@ START_TEST(vmdk_zeroed_grains_and_status)
     ret = bdrv_block_status(bs, 64 * KiB, 8 * MiB - 64 * KiB, &pnum, &map, &file);
     ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED),
                      BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED);
-    ck_assert_uint_eq(pnum, 128 * KiB);
+    /* Sparse extents answer one grain at a time, as QEMU's driver does. */
+    ck_assert_uint_eq(pnum, 64 * KiB);
+    ret = bdrv_block_status(bs, 128 * KiB, 8 * MiB - 128 * KiB, &pnum, &map, &file);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA | BDRV_BLOCK_ALLOCATED),
+                     BDRV_BLOCK_ZERO | BDRV_BLOCK_ALLOCATED);
+    ck_assert_uint_eq(pnum, 64 * KiB);
+    ret = bdrv_block_status(bs, 192 * KiB, 64 * KiB, &pnum, &map, &file);
+    ck_assert_int_eq(ret & (BDRV_BLOCK_ZERO | BDRV_BLOCK_DATA), BDRV_BLOCK_DATA);
     ret = bdrv_block_status(bs, 0, 8 * MiB, &pnum, &map, &file);
     ck_assert(ret & BDRV_BLOCK_OFFSET_VALID);
     ck_assert_uint_eq(map, 128 * 512);
     ck_assert_ptr_eq(file, bs->file);
     ret = bdrv_block_status(bs, 4 * MiB, 4 * MiB, &pnum, &map, &file);
     ck_assert_int_eq(ret & ~BDRV_BLOCK_EOF, 0);     /* unallocated: the parent decides */
-    ck_assert_uint_eq(pnum, 4 * MiB);
+    ck_assert_uint_eq(pnum, 64 * KiB);
+    ck_assert_int_eq(ret & BDRV_BLOCK_EOF, 0);      /* the end is one grain per answer away */
+    ret = bdrv_block_status(bs, 8 * MiB - 64 * KiB, 64 * KiB, &pnum, &map, &file);
+    ck_assert_int_eq(ret, BDRV_BLOCK_EOF);
     bdrv_close(bs);
     ck_assert_uint_eq(rd32(f, 27 * 512 + 4), 1);    /* GTE 1: zeroed grain (8 MiB: GT at 27) */
     ck_assert_uint_eq(rd32(f, 27 * 512 + 16 * 4), 0);
