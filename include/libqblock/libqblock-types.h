@@ -556,6 +556,19 @@ typedef struct QBlockSnapshotInfo {
     uint64_t reserved[24];
 } QBlockSnapshotInfo;
 
+/*
+ * Progress of a long call (rebase, commit, convert): @done of @total units
+ * of work so far (bytes, as the call defines them). A non-zero return
+ * cancels the call, which then fails.
+ */
+typedef int (*QBlockProgressFunc)(uint64_t done, uint64_t total, void *opaque);
+
+/* Flags of qb_rebase. */
+#define QB_REBASE_UNSAFE   0x1   /* only rewrite the reference; copy no data (qemu-img rebase -u) */
+
+/* Flags of qb_commit. */
+#define QB_COMMIT_KEEP_TOP 0x1   /* leave the committed top image as it is (qemu-img commit -d) */
+
 #ifdef __cplusplus
 }
 #endif

@@ -129,6 +129,10 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_snapshot_create, p_snapshot_create);
     RESOLVE(h, qb_snapshot_apply, p_snapshot_apply);
     RESOLVE(h, qb_snapshot_delete, p_snapshot_delete);
+    RESOLVE(h, qb_change_backing, p_change_backing);
+    RESOLVE(h, qb_rebase, p_rebase);
+    RESOLVE(h, qb_commit, p_commit);
+    RESOLVE(h, qb_amend, p_amend);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");
