@@ -56,8 +56,10 @@ static int probe_new_backing(const char *image, const char *backing, const char 
             fi->fmt_type = qb_str2fmttype(fmt);
         }
         if (qb_open(h.broker, h.qbs, h.loc, fi, LIBQBLOCK_O_NO_BACKING) < 0) {
-            error_report("Could not open new backing file '%s': %s", backing,
-                         broker_msg(h.broker));
+            const char *msg = broker_msg(h.broker);
+            /* QEMU's inner message starts with a capital ("Could not open 'x': ..."). */
+            error_report("Could not open new backing file '%s': %c%s", backing,
+                         msg[0] >= 'a' && msg[0] <= 'z' ? msg[0] - 'a' + 'A' : msg[0], msg + 1);
             ret = -1;
         } else {
             qb_close(h.broker, h.qbs);
@@ -139,6 +141,10 @@ int img_rebase(int argc, char **argv)
             error_report("Could not change the backing file to '%s': backing format must be "
                          "specified", backing);
         }
+        goto out;
+    }
+    /* The library's message for an unopenable backing file is worded differently. */
+    if (!unsafe && backing[0] && probe_new_backing(filename, backing, backing_fmt) < 0) {
         goto out;
     }
     memset(&loc, 0, sizeof(loc));

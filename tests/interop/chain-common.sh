@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# chain-common.sh: helpers of the rebase, commit, amend and dd scripts (021-024), sourced after
+# common.sh: run qemu-img and qblock-img on twin copies of the same files and compare the results.
+
+# twins: start the folders q/ (for qemu-img) and o/ (for qblock-img) afresh, empty.
+twins() {
+    rm -rf q o
+    mkdir q o
+}
+
+# twin_copy FILE...: copy files made in the scratch folder into both twins.
+twin_copy() {
+    local f
+    for f in "$@"; do
+        cp "$f" q/ && cp "$f" o/ || fail "cannot copy $f"
+    done
+}
+
+# both NAME WHAT CMD ARGS...: `qemu-img CMD ARGS` in q/ and `qblock-img CMD
+# ARGS` in o/; the exit codes and stdouts must be equal, and with WHAT=msg
+# stderr too (tool names replaced); WHAT=rc compares exit codes and stdout only.
+# Prints the case, qemu-img's exit code and its (filtered) output.
+both() {
+    local name=$1 what=$2 rq=0 ro=0
+    shift 2
+    (cd q && "$QEMU_IMG" "$@") >q.out 2>q.err || rq=$?
+    (cd o && "$QBLOCK_IMG" "$@") >o.out 2>o.err || ro=$?
+    check_status "$rq" "$ro" qblock-img "$@" "($name)"
+    echo "== $name: $* -> $rq"
+    # Progress lines (-p) are drawn with carriage returns; only the last state counts.
+    sed 's/.*\r//' q.out >q.out2
+    sed 's/.*\r//' o.out >o.out2
+    cmp -s q.out2 o.out2 || { diff q.out2 o.out2 >&2; fail "stdout differs: $name"; }
+    cat q.out2
+    if [ "$what" = msg ]; then
+        sed 's/qemu-img/TOOL/g' q.err >q.err2
+        sed 's/qblock-img/TOOL/g' o.err >o.err2
+        cmp -s q.err2 o.err2 || { diff q.err2 o.err2 >&2; fail "stderr differs: $name"; }
+        cat q.err2
+    fi
+}
+
+# same_result FMT FILE: the twins' FILE read the same through their chains,
+# pass qemu-img check, and name the same backing file and format.
+same_result() {
+    local fmt=$1 f=$2
+    run "$QEMU_IMG" compare -f "$fmt" -F "$fmt" "q/$f" "o/$f"
+    if [ "$fmt" = qcow2 ] || [ "$fmt" = qed ]; then
+        run "$QEMU_IMG" check -f "$fmt" "o/$f"
+    fi
+    (cd q && "$QEMU_IMG" info -f "$fmt" "$f") | grep '^backing file\|^virtual size' >q.info
+    (cd o && "$QEMU_IMG" info -f "$fmt" "$f") | grep '^backing file\|^virtual size' >o.info
+    same_output "info of $f" q.info o.info
+}
