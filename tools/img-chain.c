@@ -357,7 +357,7 @@ out:
 static int dd_number(const char *what, const char *val, uint64_t *out)
 {
     if (parse_size(val, out) < 0 || *out > IMG_SIZE_MAX) {
-        error_report("Invalid %s specified. You may use k, M, G, T, P or E suffixes for ", what);
+        error_report("Invalid %s specified. You may use k, M, G, T, P or E suffixes for", what);
         error_report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
         return -1;
     }
