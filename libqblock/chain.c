@@ -133,6 +133,40 @@ static int chain_canceled(QBroker *broker, const char *func, const QBlockState *
 }
 
 /*
+ * Write into @bs at @off the runs of 512-byte sectors where @old (what it
+ * reads now) and @new (what the new backing file holds) differ, as
+ * qemu-img does: sectors that agree stay unallocated. A partial cluster
+ * written here is completed from the old chain, which holds @old.
+ */
+static int write_differences(BlockDriverState *bs, uint64_t off, const uint8_t *old,
+                             const uint8_t *new, uint64_t n)
+{
+    uint64_t pos = 0;
+
+    while (pos < n) {
+        uint64_t len = MIN((uint64_t)BDRV_SECTOR_SIZE, n - pos), start = pos;
+        bool differs = memcmp(old + pos, new + pos, len) != 0;
+        int ret;
+
+        pos += len;
+        while (pos < n) {
+            len = MIN((uint64_t)BDRV_SECTOR_SIZE, n - pos);
+            if ((memcmp(old + pos, new + pos, len) != 0) != differs) {
+                break;
+            }
+            pos += len;
+        }
+        if (differs) {
+            ret = bdrv_pwrite(bs, off + start, old + start, pos - start);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
  * Copy into @bs, for each range of [0, size) it does not allocate itself,
  * the data its current chain shows wherever the new backing node @nb
  * (NULL: none) reads differently.
@@ -175,8 +209,8 @@ static int rebase_copy(QBroker *broker, const char *func, QBlockState *qbs, Bloc
             if (ret == 0 && in_nb) {
                 ret = bdrv_pread(nb, off, new_buf, in_nb);
             }
-            if (ret == 0 && memcmp(old_buf, new_buf, n) != 0) {
-                ret = bdrv_pwrite(bs, off, old_buf, n);
+            if (ret == 0) {
+                ret = write_differences(bs, off, old_buf, new_buf, n);
             }
             if (ret < 0) {
                 ret = qb_fail_errno(broker, ret, NULL, func, qbs->filename);

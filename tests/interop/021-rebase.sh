@@ -5,7 +5,8 @@
 # deeper in the chain, flattening with -b "", unsafe mode; same exit codes,
 # stdout and messages, and afterwards the same content (qemu-img compare,
 # also against the content before), a clean qemu-img check and the same
-# backing file and format in qemu-img info.
+# backing file and format in qemu-img info, and the same allocation in
+# qemu-img map (only the sectors that differ are copied).
 
 source "$SRCDIR/tests/interop/common.sh"
 source "$SRCDIR/tests/interop/chain-common.sh"
@@ -38,6 +39,7 @@ for f in qcow2 qed; do
     chain $f
     both "$f safe onto new" msg rebase -f $f -b new.$f -F $f top.$f
     same_result $f top.$f
+    same_alloc $f top.$f
     kept $f
     both "$f safe flatten" msg rebase -f $f -b "" top.$f
     same_result $f top.$f
@@ -46,6 +48,7 @@ for f in qcow2 qed; do
     chain $f
     both "$f safe onto base" msg rebase -f $f -b base.$f -F $f top.$f
     same_result $f top.$f
+    same_alloc $f top.$f
     kept $f
 
     chain $f

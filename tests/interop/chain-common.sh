@@ -52,3 +52,12 @@ same_result() {
     (cd o && "$QEMU_IMG" info -f "$fmt" "$f") | grep '^backing file\|^virtual size' >o.info
     same_output "info of $f" q.info o.info
 }
+
+# same_alloc FMT FILE: qemu-img map of the twins' FILE agrees on every run
+# (start, length, depth, data/zero), host offsets aside.
+same_alloc() {
+    (cd q && "$QEMU_IMG" map -f "$1" --output=json "$2") | sed 's/, "offset": [0-9]*//' >q.map
+    (cd o && "$QEMU_IMG" map -f "$1" --output=json "$2") | sed 's/, "offset": [0-9]*//' >o.map
+    same_output "map of $2" q.map o.map
+    echo "   $2: $(grep -c '"depth": 0' q.map) runs of its own"
+}
