@@ -77,6 +77,10 @@ int main(int argc, char **argv)
     __typeof__(&qb_snapshot_create) p_snapshot_create;
     __typeof__(&qb_snapshot_apply) p_snapshot_apply;
     __typeof__(&qb_snapshot_delete) p_snapshot_delete;
+    __typeof__(&qb_change_backing) p_change_backing;
+    __typeof__(&qb_rebase) p_rebase;
+    __typeof__(&qb_commit) p_commit;
+    __typeof__(&qb_amend) p_amend;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
