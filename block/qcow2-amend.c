@@ -176,6 +176,25 @@ static int expand_zero_clusters(BlockDriverState *bs, BdrvError *err)
     return 0;
 }
 
+/*
+ * Write every cached table and clear the dirty bit, so that the refcounts
+ * on disk are exact: needed before lazy refcounts are switched off, and
+ * before a downgrade to a version that has no dirty bit.
+ */
+static int settle_refcounts(BlockDriverState *bs, BdrvError *err)
+{
+    int ret = qcow2_flush_all(bs);
+
+    if (ret == 0) {
+        ret = qcow2_mark_clean(bs);
+    }
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "'%s': could not flush: %s", bs->filename,
+                              strerror(-ret));
+    }
+    return 0;
+}
+
 static int downgrade(BlockDriverState *bs, BdrvError *err)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -205,13 +224,9 @@ static int downgrade(BlockDriverState *bs, BdrvError *err)
     if (ret < 0) {
         return ret;
     }
-    ret = qcow2_flush_all(bs);
-    if (ret == 0) {
-        ret = qcow2_mark_clean(bs);
-    }
+    ret = settle_refcounts(bs, err);
     if (ret < 0) {
-        return bdrv_error_set(err, ret, "'%s': could not flush: %s", bs->filename,
-                              strerror(-ret));
+        return ret;
     }
     s->qcow_version = 2;
     s->header_length = QCOW2_V2_HEADER_SIZE;
@@ -363,13 +378,9 @@ int qcow2_amend(BlockDriverState *bs, BdrvOpts *opts, BdrvError *err)
         bool was_lazy = (s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS) != 0;
         if (was_lazy && !lazy) {
             /* Refcounts must be exact before nothing may mark them stale any more. */
-            ret = qcow2_flush_all(bs);
-            if (ret == 0) {
-                ret = qcow2_mark_clean(bs);
-            }
+            ret = settle_refcounts(bs, err);
             if (ret < 0) {
-                return bdrv_error_set(err, ret, "'%s': could not flush: %s", bs->filename,
-                                      strerror(-ret));
+                return ret;
             }
             s->compatible_features &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
         } else if (lazy) {

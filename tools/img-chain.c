@@ -15,6 +15,15 @@ static int chain_progress(uint64_t done, uint64_t total, void *opaque)
     return 0;
 }
 
+/* Ends the -p progress line of a call, drawing 100% first when it succeeded. */
+static void progress_done(Progress *p, bool ok)
+{
+    if (ok) {
+        progress_finish(p);
+    }
+    progress_end(p);
+}
+
 /* Checks a -t/-T cache mode the way qemu-img does; -1 after reporting it. */
 static int check_cache(const char *mode, int *flags)
 {
@@ -153,7 +162,7 @@ int img_rebase(int argc, char **argv)
     progress_start(&prog, progress);
     if (qb_rebase(h.broker, h.qbs, &loc, bfmt, unsafe ? QB_REBASE_UNSAFE : 0,
                   progress ? chain_progress : NULL, &prog) < 0) {
-        progress_end(&prog);
+        progress_done(&prog, false);
         if (qb_error_get_errno(h.broker) == ENOTSUP) {
             error_report("Could not change the backing file to '%s': Operation not supported",
                          backing);
@@ -162,8 +171,7 @@ int img_rebase(int argc, char **argv)
         }
         goto out;
     }
-    progress_finish(&prog);
-    progress_end(&prog);
+    progress_done(&prog, true);
     ret = 0;
 out:
     if (img_close(&h) < 0) {
@@ -231,12 +239,11 @@ int img_commit(int argc, char **argv)
     progress_start(&prog, progress);
     if (qb_commit(h.broker, h.qbs, base ? &loc : NULL, drop ? QB_COMMIT_KEEP_TOP : 0,
                   progress ? chain_progress : NULL, &prog) < 0) {
-        progress_end(&prog);
+        progress_done(&prog, false);
         error_report("%s", broker_msg(h.broker));
         goto out;
     }
-    progress_finish(&prog);
-    progress_end(&prog);
+    progress_done(&prog, true);
     ret = 0;
 out:
     if (img_close(&h) < 0) {

@@ -13,16 +13,11 @@ source "$SRCDIR/tests/interop/chain-common.sh"
 require_qemu_img
 require_qemu_io
 
-# chain FMT: base <- mid <- top with overlapping data in every layer, and an unrelated new image.
+# chain FMT: make_chain's chain and an unrelated new image, in both twins.
 chain() {
     local f=$1
-    rm -f base.$f mid.$f top.$f new.$f
-    "$QEMU_IMG" create -q -f "$f" base.$f 4M
-    "$QEMU_IO" -f "$f" -c "write -P 1 0 1M" -c "write -P 4 3M 512k" base.$f >/dev/null
-    "$QEMU_IMG" create -q -f "$f" -b base.$f -F "$f" mid.$f
-    "$QEMU_IO" -f "$f" -c "write -P 2 512k 1M" mid.$f >/dev/null
-    "$QEMU_IMG" create -q -f "$f" -b mid.$f -F "$f" top.$f
-    "$QEMU_IO" -f "$f" -c "write -P 3 1M 64k" -c "write -P 3 2M 4k" top.$f >/dev/null
+    make_chain $f
+    rm -f new.$f
     "$QEMU_IMG" create -q -f "$f" new.$f 4M
     "$QEMU_IO" -f "$f" -c "write -P 1 0 256k" -c "write -P 9 3M 64k" new.$f >/dev/null
     "$QEMU_IMG" convert -f "$f" -O raw top.$f before.raw

@@ -16,16 +16,10 @@ source "$SRCDIR/tests/interop/chain-common.sh"
 require_qemu_img
 require_qemu_io
 
-# chain FMT: base <- mid <- top with overlapping data in every layer.
+# chain FMT: make_chain's chain in both twins.
 chain() {
+    make_chain $1
     local f=$1
-    rm -f base.$f mid.$f top.$f
-    "$QEMU_IMG" create -q -f "$f" base.$f 4M
-    "$QEMU_IO" -f "$f" -c "write -P 1 0 1M" -c "write -P 4 3M 512k" base.$f >/dev/null
-    "$QEMU_IMG" create -q -f "$f" -b base.$f -F "$f" mid.$f
-    "$QEMU_IO" -f "$f" -c "write -P 2 512k 1M" mid.$f >/dev/null
-    "$QEMU_IMG" create -q -f "$f" -b mid.$f -F "$f" top.$f
-    "$QEMU_IO" -f "$f" -c "write -P 3 1M 64k" -c "write -P 3 2M 4k" top.$f >/dev/null
     twins
     twin_copy base.$f mid.$f top.$f
 }
@@ -36,6 +30,8 @@ for f in qcow2 qed qcow; do
     for l in top mid base; do same_result $f $l.$f; done
     [ $f = qcow ] || same_alloc $f top.$f
 
+    # -d and -b take the same path in every format: qcow2 covers them.
+    [ $f = qcow2 ] || continue
     chain $f
     both "$f commit -d" msg commit -f $f -d top.$f
     for l in top mid base; do same_result $f $l.$f; done

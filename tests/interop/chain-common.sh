@@ -61,3 +61,17 @@ same_alloc() {
     same_output "map of $2" q.map o.map
     echo "   $2: $(grep -c '"depth": 0' q.map) runs of its own"
 }
+
+# make_chain FMT: base <- mid <- top in the scratch folder, with overlapping
+# data in every layer (base: 1 at 0-1M and 4 at 3M-3.5M; mid: 2 at
+# 512k-1.5M; top: 3 at 1M-1M+64k and 2M-2M+4k).
+make_chain() {
+    local f=$1
+    rm -f base.$f mid.$f top.$f
+    "$QEMU_IMG" create -q -f "$f" base.$f 4M
+    "$QEMU_IO" -f "$f" -c "write -P 1 0 1M" -c "write -P 4 3M 512k" base.$f >/dev/null
+    "$QEMU_IMG" create -q -f "$f" -b base.$f -F "$f" mid.$f
+    "$QEMU_IO" -f "$f" -c "write -P 2 512k 1M" mid.$f >/dev/null
+    "$QEMU_IMG" create -q -f "$f" -b mid.$f -F "$f" top.$f
+    "$QEMU_IO" -f "$f" -c "write -P 3 1M 64k" -c "write -P 3 2M 4k" top.$f >/dev/null
+}
