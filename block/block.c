@@ -1461,3 +1461,57 @@ int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError
 {
     return snapshot_change(bs, bs->drv->bdrv_snapshot_delete, "delete", id_or_name, err);
 }
+
+/* ------------------------------------------------------------------ */
+/* Chain maintenance                                                   */
+
+int bdrv_change_backing_file(BlockDriverState *bs, const char *name, const char *format,
+                             BdrvError *err)
+{
+    int ret;
+
+    if (bs->read_only) {
+        return bdrv_error_set(err, -EROFS, "'%s' is opened read-only", bs->filename);
+    }
+    if (!bs->drv->bdrv_change_backing_file) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': the %s format cannot record a backing "
+                              "file", bs->filename, bs->drv->format_name);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_change_backing_file(bs, name, format, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+int bdrv_amend(BlockDriverState *bs, BdrvOpts *opts, BdrvError *err)
+{
+    int ret;
+
+    if (bs->read_only) {
+        return bdrv_error_set(err, -EROFS, "'%s' is opened read-only", bs->filename);
+    }
+    if (!bs->drv->bdrv_amend) {
+        return bdrv_error_set(err, -ENOTSUP, "Format driver '%s' does not support option "
+                              "amendment", bs->drv->format_name);
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_amend(bs, opts, err);
+    DRV_UNLOCK(bs);
+    return ret;
+}
+
+int bdrv_make_empty(BlockDriverState *bs)
+{
+    int ret;
+
+    if (bs->read_only) {
+        return -EROFS;
+    }
+    if (!bs->drv->bdrv_make_empty) {
+        return -ENOTSUP;
+    }
+    DRV_LOCK(bs);
+    ret = bs->drv->bdrv_make_empty(bs);
+    DRV_UNLOCK(bs);
+    return ret;
+}

@@ -80,6 +80,17 @@ static const struct {
     { 2, 1, "raw external data" },
 };
 
+void qcow2_feature_table(uint8_t *table)
+{
+    memset(table, 0, QCOW2_FEATURE_TABLE_SIZE);
+    for (size_t i = 0; i < ARRAY_SIZE(qcow2_feature_names); i++) {
+        table[48 * i] = qcow2_feature_names[i].type;
+        table[48 * i + 1] = qcow2_feature_names[i].bit;
+        memcpy(table + 48 * i + 2, qcow2_feature_names[i].name,
+               strlen(qcow2_feature_names[i].name));
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Probe                                                               */
 
@@ -144,7 +155,7 @@ int qcow2_mark_dirty(BlockDriverState *bs)
 }
 
 /* Clear the dirty bit after everything is on disk (rule 7). */
-static int qcow2_mark_clean(BlockDriverState *bs)
+int qcow2_mark_clean(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     uint8_t v[8];
@@ -306,21 +317,13 @@ int qcow2_update_header(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     uint32_t cs = s->cluster_size;
-    uint8_t *buf, *old;
+    uint8_t *buf;
     uint64_t off, backing_off = 0, backing_len = 0;
     int ret;
 
     buf = calloc(1, cs);
-    old = malloc(cs);
-    if (!buf || !old) {
-        free(buf);
-        free(old);
+    if (!buf) {
         return -ENOMEM;
-    }
-    /* The backing file name is carried over from the old header as it is. */
-    ret = bdrv_pread(bs->file, 0, old, cs);
-    if (ret < 0) {
-        goto out;
     }
     be32_store(buf, QCOW2_MAGIC);
     be32_store(buf + 4, (uint32_t)s->qcow_version);
@@ -357,18 +360,19 @@ int qcow2_update_header(BlockDriverState *bs)
         off += need;
     }
     off += 8;   /* the end marker, already zero */
+    /*
+     * The backing file name is bs->backing_file: open copied it from the
+     * header exactly (it holds no NUL byte), and a rebase changes it there
+     * before rewriting the header.
+     */
     if (bs->backing_file[0]) {
-        uint64_t old_off = be64_load(old + 8);
-        uint32_t old_len = be32_load(old + 16);
-        if (old_off && old_off < cs && old_len <= cs - old_off) {
-            backing_len = old_len;
-            if (off + backing_len > cs) {
-                ret = -ENOSPC;
-                goto out;
-            }
-            memcpy(buf + off, old + old_off, backing_len);
-            backing_off = off;
+        backing_len = strlen(bs->backing_file);
+        if (backing_len > QCOW2_MAX_BACKING_NAME || off + backing_len > cs) {
+            ret = -ENOSPC;
+            goto out;
         }
+        memcpy(buf + off, bs->backing_file, backing_len);
+        backing_off = off;
     }
     be64_store(buf + 8, backing_off);
     be32_store(buf + 16, (uint32_t)backing_len);
@@ -378,7 +382,6 @@ int qcow2_update_header(BlockDriverState *bs)
     }
 out:
     free(buf);
-    free(old);
     return ret;
 }
 
@@ -1219,8 +1222,8 @@ static int qcow2_check_cb(BlockDriverState *bs, BdrvCheckResult *res, int fix, B
 /* ------------------------------------------------------------------ */
 /* Truncate                                                            */
 
-static int qcow2_truncate(BlockDriverState *bs, uint64_t offset, BdrvPrealloc prealloc,
-                          BdrvError *err)
+int qcow2_truncate(BlockDriverState *bs, uint64_t offset, BdrvPrealloc prealloc,
+                   BdrvError *err)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t old = s->size;
@@ -1542,14 +1545,8 @@ static int qcow2_create(const char *filename, BdrvOpts *opts, int flags, BdrvErr
      * does the same, so fresh images stay byte-identical.
      */
     if (version >= 3 && cs > 4096) {
-        uint8_t table[ARRAY_SIZE(qcow2_feature_names) * 48];
-        memset(table, 0, sizeof(table));
-        for (size_t i = 0; i < ARRAY_SIZE(qcow2_feature_names); i++) {
-            table[48 * i] = qcow2_feature_names[i].type;
-            table[48 * i + 1] = qcow2_feature_names[i].bit;
-            memcpy(table + 48 * i + 2, qcow2_feature_names[i].name,
-                   strlen(qcow2_feature_names[i].name));
-        }
+        uint8_t table[QCOW2_FEATURE_TABLE_SIZE];
+        qcow2_feature_table(table);
         put_ext(buf, &off, QCOW2_EXT_FEATURE_TABLE, table, sizeof(table));
     }
     off += 8;   /* end of extensions */
@@ -1650,4 +1647,7 @@ const BlockDriver bdrv_qcow2 = {
     .bdrv_snapshot_create = qcow2_snapshot_create,
     .bdrv_snapshot_goto = qcow2_snapshot_goto,
     .bdrv_snapshot_delete = qcow2_snapshot_delete,
+    .bdrv_change_backing_file = qcow2_change_backing_file,
+    .bdrv_amend = qcow2_amend,
+    .bdrv_make_empty = qcow2_make_empty,
 };

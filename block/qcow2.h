@@ -321,6 +321,19 @@ HIDDEN Qcow2SubclusterType qcow2_get_subcluster_type(const BDRVQcow2State *s, ui
 HIDDEN int qcow2_signal_corruption(BlockDriverState *bs, const char *fmt, ...) PRINTF_FMT(2, 3);
 /* Set the dirty bit (lazy refcounts) before the first metadata update. */
 HIDDEN int qcow2_mark_dirty(BlockDriverState *bs);
+/* Clear the dirty bit this session set (after a flush of everything). */
+HIDDEN int qcow2_mark_clean(BlockDriverState *bs);
+/* The feature-name table extension QEMU 7.2 writes into v3 headers, 8 entries of 48 bytes. */
+#define QCOW2_FEATURE_TABLE_SIZE (8 * 48)
+HIDDEN void qcow2_feature_table(uint8_t *table);
+/* Resize (the driver's bdrv_truncate, for callers that hold the driver's lock). */
+HIDDEN int qcow2_truncate(BlockDriverState *bs, uint64_t offset, BdrvPrealloc prealloc,
+                          BdrvError *err);
+/* qcow2-amend.c: rebase, amend and commit support. */
+HIDDEN int qcow2_change_backing_file(BlockDriverState *bs, const char *name, const char *format,
+                                     BdrvError *err);
+HIDDEN int qcow2_amend(BlockDriverState *bs, BdrvOpts *opts, BdrvError *err);
+HIDDEN int qcow2_make_empty(BlockDriverState *bs);
 /* Rewrite the whole header cluster from the state, keeping every extension. */
 HIDDEN int qcow2_update_header(BlockDriverState *bs);
 /* Reads of guest data (bdrv_preadv, and copy-on-write in the write path). */

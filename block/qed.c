@@ -225,6 +225,57 @@ static int qed_write_header(BlockDriverState *bs)
     return bdrv_pwrite(bs->file, 0, buf, sizeof(buf));
 }
 
+/*
+ * Rebase: the new name goes right after the fixed header fields, as create
+ * puts it, in the same single write as the header that points at it; a raw
+ * backing file is flagged so that it is never probed.
+ */
+static int qed_change_backing_file(BlockDriverState *bs, const char *name, const char *format,
+                                   BdrvError *err)
+{
+    BDRVQEDState *s = bs->opaque;
+    QEDHeader h = s->header;
+    size_t len = name ? strlen(name) : 0;
+    uint8_t *buf;
+    int ret;
+
+    if (len > QED_MAX_BACKING_NAME || QED_HEADER_BYTES + len > s->header_bytes) {
+        return bdrv_error_set(err, -ENOSPC, "'%s': the backing file name does not fit in the "
+                              "header", bs->filename);
+    }
+    h.features &= ~(QED_F_BACKING_FILE | QED_F_BACKING_NO_PROBE);
+    h.backing_filename_offset = 0;
+    h.backing_filename_size = 0;
+    if (len) {
+        h.features |= QED_F_BACKING_FILE;
+        if (format && strcmp(format, "raw") == 0) {
+            h.features |= QED_F_BACKING_NO_PROBE;
+        }
+        h.backing_filename_offset = QED_HEADER_BYTES;
+        h.backing_filename_size = (uint32_t)len;
+    }
+    buf = calloc(1, QED_HEADER_BYTES + len);
+    if (!buf) {
+        return bdrv_error_set(err, -ENOMEM, "out of memory");
+    }
+    qed_header_encode(&h, buf);
+    memcpy(buf + QED_HEADER_BYTES, name ? name : "", len);
+    ret = bdrv_pwrite(bs->file, 0, buf, QED_HEADER_BYTES + len);
+    if (ret == 0) {
+        ret = bdrv_flush(bs->file);
+    }
+    free(buf);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "'%s': could not write the header: %s", bs->filename,
+                              strerror(-ret));
+    }
+    s->header = h;
+    snprintf(bs->backing_file, sizeof(bs->backing_file), "%s", len ? name : "");
+    snprintf(bs->backing_format, sizeof(bs->backing_format), "%s",
+             len && (h.features & QED_F_BACKING_NO_PROBE) ? "raw" : "");
+    return 0;
+}
+
 /* Invariant 2: the flag reaches the disk before any table changes. */
 static int qed_mark_need_check(BlockDriverState *bs)
 {
@@ -1442,6 +1493,7 @@ out:
 }
 
 const BlockDriver bdrv_qed = {
+    .bdrv_change_backing_file = qed_change_backing_file,
     .format_name = "qed",
     .instance_size = sizeof(BDRVQEDState),
     .thread_safe = false,

@@ -22,17 +22,21 @@ void print_help(void)
 "    '-V', '--version'    output version information and exit\n"
 "\n"
 "Command syntax:\n"
+"  amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename\n"
 "  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename\n"
 "  check [-q] [--output=ofmt] [-f fmt] [-r [leaks | all]] [-U] filename\n"
+"  commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n"
 "  compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2\n"
 "  convert [--target-is-zero] [-U] [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] [-m num_requests] [-W] filename [filename2 [...]] output_filename\n"
 "  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]\n"
+"  dd [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output\n"
 "  discard [-f fmt] [-q] filename offset length\n"
 "  help\n"
 "  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n"
 "  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n"
 "  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [--object objectdef] [-f fmt] [-U] filename]\n"
 "  read [-f fmt] [-P pattern] [-v] [-q] filename offset length\n"
+"  rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename\n"
 "  resize [-f fmt] [-q] [--shrink] filename [+ | -]size\n"
 "  snapshot [--object objectdef] [-U] [-q] [-f fmt] [-l | -a snapshot | -c snapshot | -d snapshot] filename\n"
 "  write [-c] [-f fmt] [-P pattern] [-z [-u]] [-q] filename offset length\n"
@@ -80,6 +84,34 @@ void print_help(void)
 "  '-W' lets convert write out of order (faster; the target is complete only\n"
 "       once convert has finished)\n"
 "  '-U' is accepted for compatibility; images are opened with the usual locks\n"
+"\n"
+"Parameters to commit subcommand:\n"
+"  '-b' names the base image to commit into, deeper in the backing chain; it\n"
+"       implies '-d'\n"
+"  '-d' keeps the committed image as it is; without it the image is emptied\n"
+"       where its format can be (qcow2, qcow), so it reads its backing file\n"
+"  '-r' is accepted for compatibility; the copy is not rate-limited\n"
+"\n"
+"Parameters to rebase subcommand:\n"
+"  '-b' the new backing file (\"\" makes the image standalone); in safe mode\n"
+"       (the default) every area where the old and the new backing file\n"
+"       differ is first copied into the image\n"
+"  '-F' the new backing file's format, required as in qemu-img 7.2\n"
+"  '-u' unsafe mode: only the backing file reference is changed\n"
+"\n"
+"Parameters to amend subcommand:\n"
+"  '-o' qcow2 options to change: compat (0.10 or 1.1), lazy_refcounts, size;\n"
+"       refcount_bits only at its current value; '-o help' lists qemu-img's\n"
+"\n"
+"Parameters to dd subcommand:\n"
+"  'bs=BYTES' read and write up to BYTES bytes at a time (default: 512)\n"
+"  'count=N' copy only N input blocks\n"
+"  'if=FILE' read from FILE\n"
+"  'of=FILE' write to FILE\n"
+"  'skip=N' skip N bs-sized blocks at the start of input\n"
+"  As in qemu-img 7.2 (and unlike dd(1)), count=N ends the input N blocks\n"
+"  from its start and skip=M starts inside that range: 'skip=2 count=3'\n"
+"  copies one block, not three\n"
 "\n"
 "Parameters to compare subcommand:\n"
 "  '-f' first image format\n"
@@ -672,17 +704,21 @@ typedef struct Command {
 } Command;
 
 static const Command commands[] = {
+    { "amend", img_amend },
     { "bench", img_bench },
     { "check", img_check },
     { "compare", img_compare },
     { "convert", img_convert },
+    { "commit", img_commit },
     { "create", img_create },
+    { "dd", img_dd },
     { "discard", img_discard },
     { "help", img_help },
     { "info", img_info },
     { "map", img_map },
     { "measure", img_measure },
     { "read", img_read },
+    { "rebase", img_rebase },
     { "resize", img_resize },
     { "snapshot", img_snapshot },
     { "write", img_write },

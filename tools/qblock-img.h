@@ -33,6 +33,10 @@ int img_check(int argc, char **argv);
 int img_resize(int argc, char **argv);
 int img_snapshot(int argc, char **argv);
 int img_measure(int argc, char **argv);
+int img_rebase(int argc, char **argv);
+int img_commit(int argc, char **argv);
+int img_amend(int argc, char **argv);
+int img_dd(int argc, char **argv);
 
 /* The full help text of the tool (on stdout). */
 void print_help(void);

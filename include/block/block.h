@@ -413,6 +413,18 @@ HIDDEN int bdrv_snapshot_create(BlockDriverState *bs, const char *name, BdrvErro
 HIDDEN int bdrv_snapshot_goto(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
 HIDDEN int bdrv_snapshot_delete(BlockDriverState *bs, const char *id_or_name, BdrvError *err);
 
+/*
+ * Chain maintenance (qemu-img rebase, commit, amend): the driver's
+ * callbacks behind a check that @bs is writable and the driver's lock.
+ * bdrv_change_backing_file records @name (NULL: none) and @format (NULL:
+ * none); bdrv_make_empty returns -ENOTSUP for formats that cannot empty
+ * themselves (the caller decides whether that matters).
+ */
+HIDDEN int bdrv_change_backing_file(BlockDriverState *bs, const char *name, const char *format,
+                                    BdrvError *err);
+HIDDEN int bdrv_amend(BlockDriverState *bs, BdrvOpts *opts, BdrvError *err);
+HIDDEN int bdrv_make_empty(BlockDriverState *bs);
+
 /* Probing: the best format driver for the first bytes of a file. */
 HIDDEN const BlockDriver *bdrv_probe_format(const uint8_t *buf, int buf_size,
                                             const char *filename);

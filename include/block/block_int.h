@@ -180,6 +180,33 @@ struct BlockDriver {
      */
     int (*bdrv_get_specific_info)(BlockDriverState *bs, QBlockSpecificInfo *info,
                                   BdrvError *err);
+    /*
+     * Rewrite the backing file reference in the image's metadata: @name as
+     * it is to be recorded (NULL: the image gets no backing file) and
+     * @format the backing format to record with it (NULL: none, or the
+     * format cannot record one). On success the driver updates
+     * bs->backing_file and bs->backing_format; the generic layer has
+     * refused read-only nodes. Returns 0 or -errno with @err set (-ENOSPC
+     * when the name does not fit where the format keeps it). NULL: the
+     * format cannot record a backing file (-ENOTSUP).
+     */
+    int (*bdrv_change_backing_file)(BlockDriverState *bs, const char *name, const char *format,
+                                    BdrvError *err);
+    /*
+     * Change options of an existing image, as qemu-img amend does: @opts
+     * holds the options as given (not validated: the driver knows which of
+     * its create options it can change and refuses the others with
+     * -EINVAL). The node is writable. Returns 0 or -errno with @err set.
+     * NULL: the format has no amendable options (-ENOTSUP).
+     */
+    int (*bdrv_amend)(BlockDriverState *bs, BdrvOpts *opts, BdrvError *err);
+    /*
+     * Drop every cluster this layer allocates, so that the whole image
+     * reads from its backing file again (what qemu-img commit does to the
+     * top image afterwards). The node is writable. Returns 0 or -errno.
+     * NULL: the format cannot, and the image is left as it is.
+     */
+    int (*bdrv_make_empty)(BlockDriverState *bs);
     /* Consistency check, repairing per @fix (BDRV_FIX_*). NULL: -ENOTSUP. */
     int (*bdrv_check)(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *err);
 

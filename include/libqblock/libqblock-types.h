@@ -583,7 +583,7 @@ typedef struct QBlockOptionDesc {
 
 /* qb_write_zeroes' flags */
 #define QB_WRITE_ZEROES_MAY_UNMAP  0x1   /* the format may release the range's space */
-/* ---- progress of long calls (qb_convert, qb_compare) ---- */
+/* ---- progress of long calls (qb_convert, qb_compare, qb_rebase, qb_commit) ---- */
 
 /*
  * Called with the bytes handled so far and the bytes to handle in all;
@@ -671,6 +671,12 @@ typedef struct QBlockSnapshotInfo {
     uint64_t icount;            /* instruction count, or QB_SNAPSHOT_NO_ICOUNT */
     uint64_t reserved[24];
 } QBlockSnapshotInfo;
+
+/* Flags of qb_rebase. */
+#define QB_REBASE_UNSAFE   0x1   /* only rewrite the reference; copy no data (qemu-img rebase -u) */
+
+/* Flags of qb_commit. */
+#define QB_COMMIT_KEEP_TOP 0x1   /* leave the committed top image as it is (qemu-img commit -d) */
 
 #ifdef __cplusplus
 }

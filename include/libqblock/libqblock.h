@@ -661,6 +661,89 @@ LIBQBLOCK_EXPORT int qb_aio_drain(QBroker *broker, QBlockState *qbs);
  */
 LIBQBLOCK_EXPORT int qb_aio_set_max_queue_depth(QBroker *broker, QBlockState *qbs, int depth);
 
+/* ------------------------------------------------------------------ */
+/* Backing chains and options of existing images                      */
+
+/*
+ * These calls change an open image's metadata or its chain, as qemu-img
+ * rebase, commit and amend do. Each needs the state opened with
+ * LIBQBLOCK_O_RDWR (QB_ERR_READ_ONLY otherwise), not in
+ * LIBQBLOCK_O_SNAPSHOT mode (QB_ERR_NOT_SUPPORTED), and must not run
+ * concurrently with any other call on the same state.
+ */
+
+/**
+ * qb_change_backing: record a new backing file in the image's metadata
+ * without copying any data (qemu-img rebase -u): @backing_loc names it as
+ * it is to be written (a relative name is relative to the image's folder),
+ * or, NULL or an empty file name, the image gets no backing file; @backing_fmt is the
+ * backing format to record, QB_FMT_NONE for none (formats that cannot
+ * record a format ignore it). The state then reads through the new
+ * backing file, opened read-only; when it cannot be opened the change is
+ * still made and the state reads unallocated areas as zeros until it is
+ * reopened. Supported by qcow2, qed, qcow, cow and vmdk; other formats
+ * return QB_ERR_NOT_SUPPORTED. A name the format has no room for is
+ * QB_ERR_INVALID_PARAM. Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_change_backing(QBroker *broker, QBlockState *qbs,
+                                       const QBlockProtInfo *backing_loc,
+                                       enum QBlockFmtType backing_fmt);
+
+/**
+ * qb_rebase: make @backing_loc (NULL or an empty name: none) the backing file of
+ * the open image, keeping its content, as qemu-img rebase does. Unless
+ * @flags has QB_REBASE_UNSAFE, the new backing file is opened first
+ * (@backing_fmt, or probed when QB_FMT_NONE; an error when it cannot be
+ * opened) and every range the image does not allocate itself, where the
+ * old chain and the new backing file read differently, is copied from the
+ * old chain into the image; then the reference is changed as by
+ * qb_change_backing. With no new backing file the image becomes
+ * standalone. @progress (may be NULL) is called with bytes of the virtual
+ * disk examined; its non-zero return stops the call with
+ * QB_ERR_CANCELED (errno ECANCELED), the reference unchanged (data
+ * copied so far stays, and reads the same). Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_rebase(QBroker *broker, QBlockState *qbs,
+                               const QBlockProtInfo *backing_loc,
+                               enum QBlockFmtType backing_fmt, int flags,
+                               QBlockProgressFunc progress, void *opaque);
+
+/**
+ * qb_commit: copy what the layers of the open image's chain above a base
+ * hold into that base, as qemu-img commit does: the base is @base_loc, a
+ * file of the chain below the image (matched as the same file, not by
+ * name; QB_ERR_INVALID_PARAM with errno ENOENT when it is not in the
+ * chain), or, NULL, the image's own backing file (QB_ERR_INVALID_PARAM
+ * with errno ENOENT when it has none). The base is reopened read-write for
+ * the copy (grown first when smaller than the image) and read-only
+ * afterwards. Then, unless @flags has QB_COMMIT_KEEP_TOP, the image
+ * itself is emptied where its format can (qcow2, qcow), so that it reads
+ * everything from the base again; other formats are left as they are, as
+ * with qemu-img. Layers between the image and the base are not changed.
+ * @flags other than QB_COMMIT_KEEP_TOP are QB_ERR_INVALID_PARAM. Without
+ * QB_COMMIT_KEEP_TOP the state must be opened LIBQBLOCK_O_RDWR; with it a
+ * read-only state is enough. @progress as for qb_rebase (bytes examined).
+ * Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_commit(QBroker *broker, QBlockState *qbs,
+                               const QBlockProtInfo *base_loc, int flags,
+                               QBlockProgressFunc progress, void *opaque);
+
+/**
+ * qb_amend: change options of the open image, given as a qemu-img -o
+ * string ("compat=1.1,lazy_refcounts=on"), as qemu-img amend does.
+ * qcow2 only (others: QB_ERR_NOT_SUPPORTED): compat (0.10 or 1.1, both
+ * ways; a downgrade expands zero clusters and is refused for images with
+ * refcount_bits other than 16, with incompatible features such as
+ * extended L2 entries, with bitmaps, and, unlike QEMU, with internal
+ * snapshots), lazy_refcounts (needs compat 1.1) and size (grow or shrink).
+ * refcount_bits is accepted only at its current value. Options qemu-img
+ * only takes at creation, backing_file (use qb_rebase) and unknown options
+ * are QB_ERR_INVALID_PARAM; every option is checked before anything is
+ * changed. Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_amend(QBroker *broker, QBlockState *qbs, const char *options);
+
 #ifdef __cplusplus
 }
 #endif

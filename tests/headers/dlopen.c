@@ -92,6 +92,10 @@ int main(int argc, char **argv)
     __typeof__(&qb_aio_set_max_queue_depth) p_aio_set_max_queue_depth;
     __typeof__(&qb_convert) p_convert;
     __typeof__(&qb_compare) p_compare;
+    __typeof__(&qb_change_backing) p_change_backing;
+    __typeof__(&qb_rebase) p_rebase;
+    __typeof__(&qb_commit) p_commit;
+    __typeof__(&qb_amend) p_amend;
 
     if (argc != 2) {
         fprintf(stderr, "usage: dlopen LIBRARY\n");
@@ -159,6 +163,10 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_aio_set_max_queue_depth, p_aio_set_max_queue_depth);
     RESOLVE(h, qb_convert, p_convert);
     RESOLVE(h, qb_compare, p_compare);
+    RESOLVE(h, qb_change_backing, p_change_backing);
+    RESOLVE(h, qb_rebase, p_rebase);
+    RESOLVE(h, qb_commit, p_commit);
+    RESOLVE(h, qb_amend, p_amend);
     /* Internal names must not be reachable. */
     if (dlsym(h, "bdrv_open") || dlsym(h, "bdrv_pread") || dlsym(h, "bdrv_find_format")) {
         fprintf(stderr, "a block-layer symbol is visible through dlsym\n");
