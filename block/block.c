@@ -250,7 +250,8 @@ int bdrv_file_open_for(BlockDriverState **pbs, const char *filename, const Block
 
 int bdrv_file_open(BlockDriverState **pbs, const char *filename, int flags, BdrvError *err)
 {
-    const BlockDriver *drv = &bdrv_file;
+    /* Names the in-memory protocol serves (block/mem.c) never reach the file system. */
+    const BlockDriver *drv = bdrv_mem_handles(filename) ? &bdrv_mem : &bdrv_file;
     BlockDriverState *bs;
     int ret;
 
@@ -645,6 +646,9 @@ int bdrv_check_create_opts(const char *format, const BdrvOpts *opts, BdrvError *
 int bdrv_create_file(const char *filename, uint64_t size, BdrvPrealloc prealloc, int flags,
                      BdrvError *err)
 {
+    if (bdrv_mem_handles(filename)) {
+        return bdrv_mem.bdrv_create_file(filename, size, prealloc, flags, err);
+    }
     return bdrv_file.bdrv_create_file(filename, size, prealloc, flags, err);
 }
 
