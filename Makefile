@@ -334,7 +334,7 @@ fuzz-smoke: fuzz
 	$(Q)for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(FUZZ_DIR)/corpus/$$t; \
 	    echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
-	    ./$(FUZZ_DIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 \
+	    ./$(FUZZ_DIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=120 \
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$$t- \
 	        $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t \
 	        $$(test -d $(SRCDIR)/tests/fuzz/regressions/$$t && echo $(SRCDIR)/tests/fuzz/regressions/$$t) \

@@ -38,6 +38,7 @@ const char *qb_strerror(int err)
     case QB_ERR_INVALID_IMAGE: return "invalid or corrupt image";
     case QB_ERR_READ_ONLY: return "image is opened read-only";
     case QB_ERR_LOCKED: return "image is locked by another process";
+    case QB_ERR_LIMIT: return "a limit of the open policy was hit";
     default: return "unknown error";
     }
 }
@@ -78,6 +79,7 @@ int qb_code_from_errno(int neg_errno)
     case EBADIMAGE: return QB_ERR_INVALID_IMAGE;
     case EROFS: return QB_ERR_READ_ONLY;
     case ELOCKED: return QB_ERR_LOCKED;
+    case EPOLICY: return QB_ERR_LIMIT;
     default: return QB_ERR_INTERNAL_ERR;
     }
 }

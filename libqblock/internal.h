@@ -30,6 +30,10 @@ struct QBlockState {
     pthread_mutex_t req_lock;
     pthread_cond_t req_cond;
     QbWriteReq *writes;
+    BdrvPolicy policy;     /* what qb_open follows (libqblock/policy.c) */
+    uint64_t policy_max_metadata;   /* as set, for qb_state_get_policy */
+    uint64_t policy_max_descriptor;
+    uint32_t policy_max_depth;
 };
 
 /*
@@ -57,6 +61,10 @@ HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, c
  */
 HIDDEN void state_exclusive_begin(QBlockState *qbs, QbWriteReq *req);
 HIDDEN void state_exclusive_end(QBlockState *qbs, QbWriteReq *req);
+
+/* Give @qbs the default open policy; free what its policy holds (policy.c). */
+HIDDEN void qb_policy_init(QBlockState *qbs);
+HIDDEN void qb_policy_free(QBlockState *qbs);
 
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);

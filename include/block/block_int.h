@@ -212,6 +212,9 @@ struct BlockDriverState {
     uint32_t request_alignment;
 
     pthread_mutex_t lock;               /* serialises callbacks of a non-thread_safe driver */
+
+    const BdrvPolicy *policy;           /* the open's limits (owned by the caller), or NULL */
+    uint64_t metadata_bytes;            /* charged by bdrv_policy_charge_metadata */
 };
 
 /* The drivers the generic layer knows (block/<fmt>.c). */

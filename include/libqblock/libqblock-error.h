@@ -26,5 +26,12 @@
 #define QB_ERR_READ_ONLY          (-104)
 /** Another process (a QEMU tool, or another libqblock user) holds the image. */
 #define QB_ERR_LOCKED             (-105)
+/**
+ * A limit of the state's open policy (QBlockOpenPolicy) was hit: probing
+ * found no format, a backing file or extent lies outside the allowed
+ * folders, the chain is too deep, or the image needs too much metadata
+ * memory or too large a descriptor. The message names the limit.
+ */
+#define QB_ERR_LIMIT              (-108)
 
 #endif /* LIBQBLOCK_ERROR_H */

@@ -102,6 +102,31 @@ LIBQBLOCK_EXPORT void qb_fmt_info_delete(QBroker *broker, QBlockFmtInfo **op);
  */
 LIBQBLOCK_EXPORT int qb_fmt_info_set_options(QBroker *broker, QBlockFmtInfo *fmt, const char *opts);
 
+/**
+ * qb_state_set_policy: set the open policy later qb_open calls on @qbs
+ * follow; @policy NULL restores the default, which a new state has. The
+ * default is safe for untrusted images: probing never falls back to raw,
+ * backing files and vmdk extents must be regular files inside the image's
+ * folder (or below it), chains are at most 16 backing files deep, one
+ * image file may keep at most 64 MiB of tables and caches in memory, and a
+ * vmdk descriptor may be at most 64 KiB. A limit hit fails qb_open with
+ * QB_ERR_LIMIT and a message naming the limit. Every folder of
+ * allowed_dirs must exist; the strings are copied. Unknown flags, a
+ * non-zero reserved member, a missing folder or an open state are
+ * QB_ERR_INVALID_PARAM. Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_state_set_policy(QBroker *broker, QBlockState *qbs,
+                                         const QBlockOpenPolicy *policy);
+
+/**
+ * qb_state_get_policy: the open policy of @qbs into *@policy, with the
+ * limits in effect (defaults filled in, not zeros). allowed_dirs points into
+ * @qbs (the canonical folders) and stays valid until the next
+ * qb_state_set_policy or qb_state_delete. Returns 0 or QB_ERR_INVALID_PARAM.
+ */
+LIBQBLOCK_EXPORT int qb_state_get_policy(QBroker *broker, QBlockState *qbs,
+                                         QBlockOpenPolicy *policy);
+
 /* ------------------------------------------------------------------ */
 /* Images                                                              */
 
