@@ -150,7 +150,10 @@ LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo
  * LIBQBLOCK_O_NATIVE_AIO without LIBQBLOCK_O_NOCACHE and
  * LIBQBLOCK_O_FORCE_SHARE with LIBQBLOCK_O_RDWR. Opening a state that is
  * already open is QB_ERR_INVALID_PARAM; an image held in a conflicting way
- * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED.
+ * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED. The
+ * open follows the state's open policy (qb_state_set_policy): by default a
+ * file no format recognises is not guessed to be raw, and backing files
+ * outside the image's folder are refused, both with QB_ERR_LIMIT.
  */
 LIBQBLOCK_EXPORT int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
                              QBlockFmtInfo *fmt, int flag);
