@@ -10,16 +10,7 @@
 # which behaves like qemu-img, refuses the loops as qemu-img does.
 
 source "$SRCDIR/tests/interop/common.sh"
-require_qemu_img
-build_helper QBPOLICY qbpolicy
-
-# pol ARGS...: the helper's verdict, with the scratch folder's name hidden.
-pol() {
-    local rc=0
-    "$QBPOLICY" "$@" >pol.out 2>&1 || rc=$?
-    check_status "$(grep -q '^ok$' pol.out && echo 0 || echo 1)" $rc "$QBPOLICY" "$@"
-    sed "s|$TEST_DIR|TEST_DIR|g" pol.out
-}
+source "$SRCDIR/tests/interop/hostile-common.sh"
 
 mk() {
     "$QEMU_IMG" create -q "$@" >/dev/null 2>&1 || fail "qemu-img create $*"

@@ -9,17 +9,9 @@
 # descriptors still refuses a larger one for everybody.
 
 source "$SRCDIR/tests/interop/common.sh"
-require_qemu_img
-build_helper QBPOLICY qbpolicy
+source "$SRCDIR/tests/interop/hostile-common.sh"
 
-pol() {
-    local rc=0
-    "$QBPOLICY" "$@" >pol.out 2>&1 || rc=$?
-    check_status "$(grep -q '^ok$' pol.out && echo 0 || echo 1)" $rc "$QBPOLICY" "$@"
-    cat pol.out
-}
-
-# put32/put64 FILE OFFSET VALUE: little-endian fields.
+# putle FILE OFFSET NBYTES(4|8) VALUE: a little-endian field.
 putle() {
     python3 -c 'import struct, sys
 p, off, n, v = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3]), int(sys.argv[4], 0)
