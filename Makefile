@@ -251,7 +251,7 @@ check-prereq:
 	    exit 1; \
 	fi
 
-build-tests: all $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
+build-tests: all $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) $(FUZZ_REPLAY)
 
 # The environment every run of the test runner gets. TESTS selects a
 # subset (see tests/run-tests.sh --help), e.g. `make check TESTS=interop`.
@@ -337,6 +337,65 @@ check-oom: check-prereq
 	$(call sanitized_check,$(OOM_DIR),address$(COMMA)undefined,$(OOM_ENV),$(or $(TESTS),521))
 
 COMMA := ,
+
+# ------------------------------------------------------------------
+# Fuzzing (tests/fuzz/): `make fuzz` builds one libFuzzer target per format
+# with clang in $(FUZZ_DIR)/ (not part of `all`); `make fuzz-smoke` runs each
+# for FUZZ_SECONDS over its seeds (tests/fuzz/make-seeds.sh makes them) and
+# regression inputs. The gcc-built replay driver, tests/fuzz/fuzz-replay,
+# is a test program: interop 500 replays every saved input with it.
+
+FUZZ_CC      ?= clang-14
+FUZZ_DIR     := build-fuzz
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := qcow2 qcow qed vmdk vmdk-desc vdi vpc cow raw probe
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=gnu11 -D_FILE_OFFSET_BITS=64 -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)
+FUZZ_LIB_OBJS := $(addprefix $(FUZZ_DIR)/,$(LIB_SRCS:.c=.o))
+FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_TARGETS))
+FUZZ_REPLAY  := tests/fuzz/fuzz-replay
+FUZZ_REPLAY_OBJS := tests/fuzz/fuzz-replay.o tests/fuzz/fuzz-target.o
+
+$(FUZZ_LIB_OBJS): $(FUZZ_DIR)/%.o: %.c config-host.mak
+	@mkdir -p $(@D)
+	$(call quiet,FUZZCC,$@)$(FUZZ_CC) $(QB_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -fvisibility=hidden -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
+
+# fuzz_name TARGET: the format string a target is built for ("" probes).
+fuzz_fmt = $(if $(filter probe,$(1)),,$(1))
+
+$(FUZZ_BINS): $(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz-target.c tests/fuzz/fuzz-target.h $(FUZZ_LIB_OBJS)
+	$(call quiet,FUZZLD,$@)$(FUZZ_CC) $(QB_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer \
+	    -DFUZZ_FMT='"$(call fuzz_fmt,$*)"' -o $@ $< $(FUZZ_LIB_OBJS) $(LIBS) -lm
+
+-include $(FUZZ_LIB_OBJS:.o=.d)
+
+.PHONY: fuzz fuzz-smoke
+fuzz: $(FUZZ_BINS)
+
+# Seeds are made by qemu-img and friends into $(FUZZ_DIR)/seeds/<target>/.
+fuzz-smoke: fuzz
+	$(Q)sh $(SRCDIR)/tests/fuzz/make-seeds.sh $(FUZZ_DIR)/seeds
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+	    echo "  FUZZ    $$t ($(FUZZ_SECONDS) s)"; \
+	    ./$(FUZZ_DIR)/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=120 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-$$t- \
+	        $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/seeds/$$t \
+	        $$(test -d $(SRCDIR)/tests/fuzz/regressions/$$t && echo $(SRCDIR)/tests/fuzz/regressions/$$t) \
+	        >$(FUZZ_DIR)/smoke-$$t.log 2>&1 \
+	    || { tail -40 $(FUZZ_DIR)/smoke-$$t.log; exit 1; }; \
+	    grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec' $(FUZZ_DIR)/smoke-$$t.log; \
+	done
+
+$(FUZZ_REPLAY_OBJS): %.o: %.c config-host.mak
+	@mkdir -p $(@D)
+	$(call quiet,CC,$@)$(CC) $(QB_CPPFLAGS) $(LIB_CFLAGS) $(QB_CFLAGS) $(DEPFLAGS) -c -o $@ $<
+
+$(FUZZ_REPLAY): $(FUZZ_REPLAY_OBJS) $(LIB_STATIC)
+	$(call quiet,LINK,$@)$(CC) $(QB_LDFLAGS) -o $@ $(FUZZ_REPLAY_OBJS) $(LIB_STATIC) $(LIBS) $(PROG_LIBS)
+
+-include $(FUZZ_REPLAY_OBJS:.o=.d)
 
 # ------------------------------------------------------------------
 # The demo: scripts/demo.sh drives the in-tree qblock-img on local files.
@@ -442,11 +501,11 @@ dist:
 clean:
 	$(Q)rm -f $(LIB_REAL) $(LIB_LINKS) $(LIB_STATIC) $(PC_FILE) $(PC_FILE).tmp \
 	    $(TOOL) $(TOOL_INST) $(TEST_BINS) $(EXAMPLE_BINS) $(ALL_OBJS) $(ALL_OBJS:.o=.d) $(MAN_PAGES) \
-	    $(BENCH_BINS)
+	    $(BENCH_BINS) $(FUZZ_REPLAY) $(FUZZ_REPLAY_OBJS) $(FUZZ_REPLAY_OBJS:.o=.d)
 	$(Q)for d in block libqblock tools tests examples; do \
 	    if test -d "$$d"; then find "$$d" -type f \( -name '*.o' -o -name '*.d' \) -exec rm -f {} +; fi; \
 	done
-	$(Q)rm -rf $(ASAN_DIR) $(TSAN_DIR) $(OOM_DIR)
+	$(Q)rm -rf $(ASAN_DIR) $(TSAN_DIR) $(OOM_DIR) $(FUZZ_DIR)
 
 distclean: clean
 	$(Q)rm -f config-host.mak config-host.h config.status config.log \
@@ -463,6 +522,8 @@ help:
 	@echo "  check-oom       out-of-memory injection (interop 521) in an ASan build in $(OOM_DIR)/"
 	@echo "  check-valgrind  the tests under valgrind (unit binaries and qblock-img)"
 	@echo "  examples        build examples/*.c (aio-glib needs GLib)"
+	@echo "  fuzz            libFuzzer targets per format in $(FUZZ_DIR)/ (clang-14)"
+	@echo "  fuzz-smoke      run each fuzz target FUZZ_SECONDS (20) seconds"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"
 	@echo "  bench           bench/run: qblock-img against qemu-img (BENCH_ARGS=)"
 	@echo "  install         install (PREFIX=, LIBDIR=, INCLUDEDIR=, BINDIR=, MANDIR=, DESTDIR=)"

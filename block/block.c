@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 
 #include <errno.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -43,6 +44,10 @@ static const BlockDriver *const bdrv_protocols[] = {
 /* The protocol driver a location name selects: NBD URIs, else a local file. */
 static const BlockDriver *protocol_for(const char *filename)
 {
+    /* Names the in-memory protocol serves (block/mem.c) never reach the file system. */
+    if (bdrv_mem_handles(filename)) {
+        return &bdrv_mem;
+    }
     return nbd_is_location(filename) ? &bdrv_nbd : &bdrv_file;
 }
 
@@ -339,7 +344,8 @@ static bool same_file(const char *a, const char *b)
 }
 
 static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const char *format,
-                           int flags, int depth, const char **chain, BdrvError *err);
+                           int flags, int depth, const char **chain, const BdrvPolicy *policy,
+                           BdrvError *err);
 
 /*
  * Open the backing file of @bs, at @depth in the chain. @chain holds the
@@ -362,6 +368,17 @@ static int bdrv_open_backing(BlockDriverState *bs, int depth, const char **chain
                               "backing chain of '%s' is deeper than %d images",
                               chain[0], BDRV_MAX_BACKING_DEPTH);
     }
+    if (bs->policy && bs->policy->max_chain_depth &&
+        (uint32_t)depth + 1 > bs->policy->max_chain_depth) {
+        return bdrv_error_set(err, -EPOLICY,
+                              "backing chain of '%s' is deeper than the open policy's "
+                              "max_chain_depth (%" PRIu32 " backing files)", chain[0],
+                              bs->policy->max_chain_depth);
+    }
+    ret = bdrv_policy_check_path(bs, bs->full_backing_filename, "backing file", err);
+    if (ret < 0) {
+        return ret;
+    }
     for (int i = 0; i <= depth; i++) {
         if (same_file(chain[i], bs->full_backing_filename)) {
             return bdrv_error_set(err, -EBADIMAGE,
@@ -373,7 +390,7 @@ static int bdrv_open_backing(BlockDriverState *bs, int depth, const char **chain
     flags = bs->open_flags & ~(BDRV_O_RDWR | BDRV_O_SNAPSHOT | BDRV_O_CREATE);
     ret = bdrv_open_chain(&bs->backing, bs->full_backing_filename,
                           bs->backing_format[0] ? bs->backing_format : NULL, flags, depth + 1,
-                          chain, err);
+                          chain, bs->policy, err);
     if (ret < 0) {
         bdrv_error_prefix(err, "could not open backing file of '%s'", bs->filename);
     }
@@ -416,7 +433,8 @@ static __attribute__((noinline)) int probe_file(BlockDriverState *file, const ch
 }
 
 static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const char *format,
-                           int flags, int depth, const char **chain, BdrvError *err)
+                           int flags, int depth, const char **chain, const BdrvPolicy *policy,
+                           BdrvError *err)
 {
     const BlockDriver *drv = NULL;
     BlockDriverState *file = NULL, *bs = NULL;
@@ -442,6 +460,14 @@ static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const c
             goto fail;
         }
         probed = true;
+        /* Raw is what probing settles on when nothing matched: not a finding, a guess. */
+        if (drv == &bdrv_raw && policy && !policy->allow_raw_probe) {
+            ret = bdrv_error_set(err, -EPOLICY,
+                                 "could not determine the format of '%s' (the open policy does "
+                                 "not allow opening it as raw without naming the format)",
+                                 filename);
+            goto fail;
+        }
     }
 
     ret = bdrv_take_perms(drv, file, flags, err);
@@ -456,6 +482,8 @@ static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const c
     }
     bs->file = file;
     bs->probed = probed;
+    bs->policy = policy;
+    file->policy = policy;
     ret = drv->bdrv_open(bs, flags, err);
     if (ret < 0) {
         bdrv_free(bs);
@@ -485,7 +513,7 @@ fail:
  * ends, and the image itself is never modified.
  */
 static int bdrv_open_snapshot(BlockDriverState **pbs, const char *filename, const char *format,
-                              int flags, BdrvError *err)
+                              int flags, const BdrvPolicy *policy, BdrvError *err)
 {
     const BlockDriver *qcow2 = bdrv_find_format("qcow2");
     BlockDriverState *base = NULL, *top = NULL;
@@ -498,7 +526,8 @@ static int bdrv_open_snapshot(BlockDriverState **pbs, const char *filename, cons
         return bdrv_error_set(err, -ENOTSUP, "'%s': snapshot mode needs the qcow2 driver",
                               filename);
     }
-    ret = bdrv_open(&base, filename, format, flags & ~(BDRV_O_RDWR | BDRV_O_SNAPSHOT), err);
+    ret = bdrv_open_policy(&base, filename, format, flags & ~(BDRV_O_RDWR | BDRV_O_SNAPSHOT),
+                           policy, err);
     if (ret < 0) {
         return ret;
     }
@@ -554,23 +583,29 @@ static int bdrv_open_snapshot(BlockDriverState **pbs, const char *filename, cons
     return 0;
 }
 
-int bdrv_open(BlockDriverState **pbs, const char *filename, const char *format, int flags,
-              BdrvError *err)
+int bdrv_open_policy(BlockDriverState **pbs, const char *filename, const char *format,
+                     int flags, const BdrvPolicy *policy, BdrvError *err)
 {
-    const char **chain = calloc(BDRV_MAX_BACKING_DEPTH + 1, sizeof(*chain));
+    const char **chain;
     int ret;
 
     *pbs = NULL;
     if (flags & BDRV_O_SNAPSHOT) {
-        free(chain);
-        return bdrv_open_snapshot(pbs, filename, format, flags, err);
+        return bdrv_open_snapshot(pbs, filename, format, flags, policy, err);
     }
+    chain = calloc(BDRV_MAX_BACKING_DEPTH + 1, sizeof(*chain));
     if (!chain) {
         return bdrv_error_set(err, -ENOMEM, "out of memory opening '%s'", filename);
     }
-    ret = bdrv_open_chain(pbs, filename, format, flags, 0, chain, err);
+    ret = bdrv_open_chain(pbs, filename, format, flags, 0, chain, policy, err);
     free(chain);
     return ret;
+}
+
+int bdrv_open(BlockDriverState **pbs, const char *filename, const char *format, int flags,
+              BdrvError *err)
+{
+    return bdrv_open_policy(pbs, filename, format, flags, NULL, err);
 }
 
 /* ------------------------------------------------------------------ */

@@ -83,6 +83,10 @@ int qcow2_refcount_init(BlockDriverState *bs, BdrvError *err)
     uint8_t *raw;
     int ret;
 
+    ret = bdrv_policy_charge_metadata(bs, bytes, "refcount table", err);
+    if (ret < 0) {
+        return ret;
+    }
     s->refcount_table_size = (uint32_t)(bytes / 8);
     s->refcount_table = calloc(s->refcount_table_size ? s->refcount_table_size : 1, 8);
     raw = malloc(bytes ? bytes : 1);

@@ -701,6 +701,10 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, BdrvError *err)
             goto fail;
         }
     }
+    ret = bdrv_policy_charge_metadata(bs, (uint64_t)s->l1_size * 8, "active L1 table", err);
+    if (ret < 0) {
+        goto fail;
+    }
     s->l1_alloc = s->l1_size;
     s->l1_table = calloc(s->l1_size ? s->l1_size : 1, 8);
     if (!s->l1_table) {
@@ -782,6 +786,10 @@ static int qcow2_do_open(BlockDriverState *bs, int flags, BdrvError *err)
         int l2n = (int)MAX((uint64_t)L2_CACHE_MIN_TABLES, MIN(need + 1, max_tables));
         int rbn = (int)MAX((uint64_t)REFBLOCK_CACHE_MIN, REFBLOCK_CACHE_BYTES / cs);
 
+        ret = bdrv_policy_charge_metadata(bs, (uint64_t)(l2n + rbn) * cs, "metadata cache", err);
+        if (ret < 0) {
+            goto fail;
+        }
         s->l2_cache = qcow2_cache_create(l2n, cs);
         s->refblock_cache = qcow2_cache_create(rbn, cs);
         s->cbuf = malloc(2 * (size_t)cs);

@@ -327,6 +327,10 @@ static int vdi_open(BlockDriverState *bs, int flags, BdrvError *err)
                               bmap_end);
     }
 
+    ret = bdrv_policy_charge_metadata(bs, bmap_bytes, "block map", err);
+    if (ret < 0) {
+        return ret;
+    }
     s->bmap = malloc(MAX(bmap_bytes, (uint64_t)4));
     raw = malloc(MAX(bmap_bytes, (uint64_t)4));
     if (!s->bmap || !raw) {

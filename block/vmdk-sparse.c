@@ -133,6 +133,12 @@ static int vmdk_open_cowd(BlockDriverState *bs, VmdkExtent *e, const uint8_t *h,
                               " entries) does not cover the capacity of %" PRIu64 " sectors",
                               bs->filename, e->name, e->gd_entries, e->capacity);
     }
+    ret = bdrv_policy_charge_metadata(bs, (uint64_t)e->gd_entries * 4 *
+                                      1,
+                                      "grain directory", err);
+    if (ret < 0) {
+        return ret;
+    }
     e->gd_offset = gd_off;
     ret = vmdk_read_table(e->file, gd_off, e->gd_entries, file_len, &e->gd);
     if (ret < 0) {
@@ -276,6 +282,12 @@ int vmdk_sparse_open(BlockDriverState *bs, VmdkExtent *e, bool writable, BdrvErr
         return bdrv_error_set(err, -EBADIMAGE,
                               "image '%s': extent '%s': grain directory offset %" PRIu64
                               " is out of range", bs->filename, e->name, gd_sector);
+    }
+    ret = bdrv_policy_charge_metadata(bs, (uint64_t)e->gd_entries * 4 *
+                                      ((e->flags & VMDK4_FLAG_RGD) ? 2 : 1),
+                                      "grain directory", err);
+    if (ret < 0) {
+        return ret;
     }
     e->gd_offset = gd_sector * VMDK_SECTOR;
     ret = vmdk_read_table(e->file, e->gd_offset, e->gd_entries, file_len, &e->gd);

@@ -559,6 +559,10 @@ static int vmdk_open_monolithic(BlockDriverState *bs, const uint8_t *head, int f
         if (doff && dsize && len >= 0 && doff < (uint64_t)len / VMDK_SECTOR) {
             uint64_t bytes = MIN(MIN(dsize, (uint64_t)VMDK_DESC_MAX / VMDK_SECTOR) * VMDK_SECTOR,
                                  (uint64_t)len - doff * VMDK_SECTOR);
+            ret = bdrv_policy_check_descriptor(bs, bytes, err);
+            if (ret < 0) {
+                return ret;
+            }
             s->desc = calloc(1, (size_t)bytes + 1);
             if (!s->desc) {
                 return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
@@ -647,6 +651,10 @@ static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
                               "image '%s': not a VMDK image (a descriptor file may not exceed "
                               "%d bytes)", bs->filename, VMDK_DESC_MAX);
     }
+    ret = bdrv_policy_check_descriptor(bs, (uint64_t)len, err);
+    if (ret < 0) {
+        return ret;
+    }
     s->desc = calloc(1, (size_t)len + 1);
     if (!s->desc) {
         return bdrv_error_set(err, -ENOMEM, "image '%s': out of memory", bs->filename);
@@ -733,6 +741,11 @@ static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
         e->file = vmdk_find_open_extent(s, e, x->filename);
         if (!e->file) {
             bool file_writable = (flags & BDRV_O_RDWR) && vmdk_name_has_rw(&d, x->filename);
+
+            ret = bdrv_policy_check_path(bs, path, "extent", err);
+            if (ret < 0) {
+                goto out;
+            }
 
             ret = bdrv_file_open_for(&e->file, path, bs->drv,
                                      (flags & ~BDRV_O_RDWR & ~BDRV_O_CREATE) |

@@ -451,6 +451,10 @@ static int vpc_open_dynamic(BlockDriverState *bs, int64_t file_len, BdrvError *e
                               ") extends past the end of the file", bs->filename, bat_bytes,
                               s->bat_offset);
     }
+    ret = bdrv_policy_charge_metadata(bs, bat_bytes, "BAT", err);
+    if (ret < 0) {
+        return ret;
+    }
     s->bat = malloc(MAX(bat_bytes, (uint64_t)4));
     raw = malloc(MAX(bat_bytes, (uint64_t)4));
     if (!s->bat || !raw) {

@@ -42,6 +42,7 @@ const char *qb_strerror(int err)
     case QB_ERR_BUSY: return "too many requests in flight";
     case QB_ERR_IO: return "input/output error (the storage or the network failed)";
     case QB_ERR_TIMEOUT: return "the server did not answer in time";
+    case QB_ERR_LIMIT: return "a limit of the open policy was hit";
     default: return "unknown error";
     }
 }
@@ -87,6 +88,7 @@ int qb_code_from_errno(int neg_errno)
     case ENETUNREACH: case ESHUTDOWN: case EPROTO:
         return QB_ERR_IO;
     case ETIMEDOUT: return QB_ERR_TIMEOUT;
+    case EPOLICY: return QB_ERR_LIMIT;
     default: return QB_ERR_INTERNAL_ERR;
     }
 }

@@ -39,6 +39,10 @@ struct QBlockState {
     pthread_rwlock_t io_lock;
     struct QbAio *aio;     /* asynchronous engine (aio.c); NULL until first used */
     int aio_max_depth;     /* 0: QB_AIO_DEFAULT_QUEUE_DEPTH */
+    BdrvPolicy policy;     /* what qb_open follows (libqblock/policy.c) */
+    uint64_t policy_max_metadata;   /* as set, for qb_state_get_policy */
+    uint64_t policy_max_descriptor;
+    uint32_t policy_max_depth;
 };
 
 /*
@@ -100,6 +104,10 @@ HIDDEN int state_check_range(QBroker *broker, const char *func, QBlockState *qbs
 
 /* Finish every asynchronous request, run its callback and stop the engine (aio.c). */
 HIDDEN void aio_state_shutdown(QBlockState *qbs);
+
+/* Give @qbs the default open policy; free what its policy holds (policy.c). */
+HIDDEN void qb_policy_init(QBlockState *qbs);
+HIDDEN void qb_policy_free(QBlockState *qbs);
 
 /* Fill @opts from @fmt's create options (the inverse of qb_fmt_info_set_options). */
 HIDDEN int qb_fmt_info_to_opts(QBroker *broker, const QBlockFmtInfo *fmt, BdrvOpts *opts);

@@ -92,6 +92,7 @@ int qb_state_new(QBroker *broker, QBlockState **qbs)
         free(s);
         return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_state_new: cannot create a lock");
     }
+    qb_policy_init(s);
     *qbs = s;
     return 0;
 }
@@ -130,6 +131,7 @@ void qb_state_delete(QBroker *broker, QBlockState **qbs)
     pthread_rwlock_destroy(&s->io_lock);
     pthread_cond_destroy(&s->req_cond);
     pthread_mutex_destroy(&s->req_lock);
+    qb_policy_free(s);
     free(s);
     *qbs = NULL;
 }
@@ -283,7 +285,9 @@ static int open_at(QBroker *broker, QBlockState *qbs, const char *filename, QBlo
     if (!qbs->filename) {
         return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_open: out of memory");
     }
-    ret = bdrv_open(&qbs->bs, filename, fname, flag & BDRV_O_PUBLIC_MASK, &err);
+    /* The state's policy outlives the open: qb_state_set_policy refuses an open state. */
+    ret = bdrv_open_policy(&qbs->bs, filename, fname, flag & BDRV_O_PUBLIC_MASK, &qbs->policy,
+                           &err);
     if (ret < 0) {
         free(qbs->filename);
         qbs->filename = NULL;

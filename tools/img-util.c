@@ -398,7 +398,7 @@ int img_open(ImgHandle *h, const char *filename, const char *fmt, int flags)
         error_report("Could not open '%s': out of memory", filename);
         return -1;
     }
-    if (qb_state_new(h->broker, &h->qbs) < 0 ||
+    if (qb_state_new(h->broker, &h->qbs) < 0 || img_set_qemu_policy(h->broker, h->qbs) < 0 ||
         qb_prot_info_new(h->broker, &h->loc) < 0) {
         error_report("Could not open '%s': %s", filename, broker_msg(h->broker));
         goto fail;
@@ -850,4 +850,22 @@ int check_create_option_names(const char *fmt, const char *filename, const char 
     opts_free(&parsed);
     qb_broker_delete(&broker);
     return ret;
+}
+
+int img_set_qemu_policy(QBroker *broker, QBlockState *qbs)
+{
+    /*
+     * qemu-img opens what it is given: it guesses raw when probing finds no
+     * format, follows backing files wherever they are, and has no chain,
+     * metadata or descriptor budget of its own, so the tool lifts the
+     * library's safe defaults to behave the same.
+     */
+    QBlockOpenPolicy p;
+
+    memset(&p, 0, sizeof(p));
+    p.flags = QB_POLICY_ALLOW_RAW_PROBE | QB_POLICY_ALLOW_ANY_PATH;
+    p.max_chain_depth = UINT32_MAX;
+    p.max_metadata_size = QB_POLICY_UNLIMITED;
+    p.max_descriptor_size = QB_POLICY_UNLIMITED;
+    return qb_state_set_policy(broker, qbs, &p);
 }

@@ -184,7 +184,8 @@ static void report_detected_backing_format(const char *filename, const char *bac
     QBlockProtInfo loc;
     QBlockStaticInfo *info = NULL;
 
-    if (!path || qb_broker_new(&broker) < 0 || qb_state_new(broker, &qbs) < 0) {
+    if (!path || qb_broker_new(&broker) < 0 || qb_state_new(broker, &qbs) < 0 ||
+        img_set_qemu_policy(broker, qbs) < 0) {
         goto out;
     }
     memset(&loc, 0, sizeof(loc));

@@ -54,6 +54,8 @@ void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The broker's last error message; the text lives in the broker's own buffer (see util). */
 const char *broker_msg(QBroker *broker);
+/* Give @qbs the open policy that makes qb_open behave like qemu-img (no safe-default limits). */
+int img_set_qemu_policy(QBroker *broker, QBlockState *qbs);
 
 /* ---- numbers ---- */
 

@@ -30,6 +30,7 @@
 /* Library meanings of some errno values (negated when returned). */
 #define EBADIMAGE   EUCLEAN   /* the image is malformed or corrupt */
 #define ELOCKED     EAGAIN    /* another process holds a conflicting lock */
+#define EPOLICY     EKEYREJECTED  /* a limit of the open policy (BdrvPolicy) was hit */
 /* ENOTSUP: unsupported format/feature; EROFS: write to a read-only image;
  * ERANGE: request outside the image; EINVAL: bad argument; ENOMEM. */
 
@@ -246,6 +247,38 @@ HIDDEN int bdrv_file_open(BlockDriverState **pbs, const char *filename, int flag
  */
 HIDDEN int bdrv_file_open_for(BlockDriverState **pbs, const char *filename,
                               const BlockDriver *fmt, int flags, BdrvError *err);
+/*
+ * What an open may do with an untrusted image (block/policy.c; the public
+ * QBlockOpenPolicy, libqblock/policy.c). Every limit hit fails the open with
+ * -EPOLICY and a message naming the limit. A NULL policy (internal opens:
+ * create, measure...) has no limits beyond the drivers' own.
+ */
+typedef struct BdrvPolicy {
+    bool allow_raw_probe;     /* probing may settle on raw when no format matches */
+    bool allow_any_path;      /* backing files and extents may be anywhere */
+    uint32_t max_chain_depth; /* backing files below the image; 0: only the hard cap */
+    uint64_t max_metadata;    /* bytes of tables one image keeps in memory; 0: no limit */
+    uint64_t max_descriptor;  /* bytes of a text descriptor (vmdk); 0: no limit */
+    char **allowed_dirs;      /* canonical folders also allowed, NULL-terminated, or NULL */
+} BdrvPolicy;
+
+/* bdrv_open under @policy (may be NULL); children and backing files inherit it. */
+HIDDEN int bdrv_open_policy(BlockDriverState **pbs, const char *filename, const char *format,
+                            int flags, const BdrvPolicy *policy, BdrvError *err);
+/*
+ * Checks drivers and the generic layer make under bs->policy (no-ops
+ * without one). path: @path, a @what ("backing file", "extent") that @bs
+ * names, must be in the folder of @bs or an allowed one. metadata: charge
+ * @bytes of tables @bs keeps in memory against the image's budget.
+ * descriptor: a descriptor of @bytes. Each returns 0 or -EPOLICY with @err
+ * naming the limit.
+ */
+HIDDEN int bdrv_policy_check_path(BlockDriverState *bs, const char *path, const char *what,
+                                  BdrvError *err);
+HIDDEN int bdrv_policy_charge_metadata(BlockDriverState *bs, uint64_t bytes, const char *what,
+                                       BdrvError *err);
+HIDDEN int bdrv_policy_check_descriptor(BlockDriverState *bs, uint64_t bytes, BdrvError *err);
+
 /* Close @bs, its protocol layer and its backing chain; frees it. NULL is a no-op. */
 HIDDEN void bdrv_close(BlockDriverState *bs);
 

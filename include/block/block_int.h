@@ -269,6 +269,9 @@ struct BlockDriverState {
     pthread_rwlock_t rw_lock;
     int lock_depth;
     uintptr_t lock_owner;
+
+    const BdrvPolicy *policy;           /* the open's limits (owned by the caller), or NULL */
+    uint64_t metadata_bytes;            /* charged by bdrv_policy_charge_metadata */
 };
 
 /* The drivers the generic layer knows (block/<fmt>.c). */
@@ -282,6 +285,28 @@ extern const BlockDriver bdrv_cow HIDDEN;
 extern const BlockDriver bdrv_vdi HIDDEN;
 extern const BlockDriver bdrv_vpc HIDDEN;
 extern const BlockDriver bdrv_vmdk HIDDEN;
+extern const BlockDriver bdrv_mem HIDDEN;
+
+/*
+ * The in-memory protocol (block/mem.c), for fuzz targets and tests: files
+ * named BDRV_MEM_PREFIX... live in a process-wide table. register copies
+ * @data under @name (replacing a file of that name; -EINVAL for a name
+ * without the prefix or a file over the size limit, -ENOMEM); get returns a
+ * malloc'ed copy of a file's current content (-ENOENT); clear drops every
+ * file (nodes still open keep theirs until closed). While the table is not
+ * empty, bdrv_file_open and bdrv_create_file send prefixed names to it
+ * (bdrv_mem_handles says so). Files never grow past set_max_len bytes
+ * (-ENOSPC), 256 MiB by default. In exclusive mode (a sandbox for fuzzing)
+ * every name goes to the table, so a hostile image naming "/dev/zero" or
+ * "/etc/passwd" as its backing file or extent gets -ENOENT, never a real file.
+ */
+#define BDRV_MEM_PREFIX "mem:"
+HIDDEN int bdrv_mem_register(const char *name, const void *data, size_t len);
+HIDDEN int bdrv_mem_get(const char *name, void **data, size_t *len);
+HIDDEN void bdrv_mem_clear(void);
+HIDDEN void bdrv_mem_set_max_len(size_t max_len);
+HIDDEN bool bdrv_mem_handles(const char *filename);
+HIDDEN void bdrv_mem_set_exclusive(bool exclusive);
 
 /*
  * A new node of @drv for @filename with @flags, its opaque zeroed, not yet

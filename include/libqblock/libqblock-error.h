@@ -30,7 +30,13 @@
 #define QB_ERR_CANCELED           (-106)
 /** The state's asynchronous queue is full (qb_aio_set_max_queue_depth); retry after completions. */
 #define QB_ERR_BUSY               (-107)
-
+/**
+ * A limit of the state's open policy (QBlockOpenPolicy) was hit: probing
+ * found no format, a backing file or extent lies outside the allowed
+ * folders, the chain is too deep, or the image needs too much metadata
+ * memory or too large a descriptor. The message names the limit.
+ */
+#define QB_ERR_LIMIT              (-108)
 /** The storage or the network failed: an I/O error, a dropped connection. */
 #define QB_ERR_IO                 (-109)
 /** A server did not answer within the timeout (NBD). */

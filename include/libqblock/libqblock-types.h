@@ -67,6 +67,37 @@ typedef void (*QBlockAIOFunc)(QBlockAIOReq *req, int64_t ret, void *opaque);
                                            with LIBQBLOCK_O_RDWR it is QB_ERR_INVALID_PARAM */
 #define LIBQBLOCK_O_ALL_FLAGS   (LIBQBLOCK_O_VALID_MASK | LIBQBLOCK_O_FORCE_SHARE)
 
+/* ---- what an open may do with an untrusted image ---- */
+
+/* Flags of QBlockOpenPolicy: each lifts one default restriction. */
+#define QB_POLICY_ALLOW_RAW_PROBE  0x1  /* probing may settle on raw when no format matches */
+#define QB_POLICY_ALLOW_ANY_PATH   0x2  /* backing files may be anywhere, and any file type */
+#define QB_POLICY_ALL_FLAGS        0x3
+
+/* The limits a zeroed member stands for. */
+#define QB_POLICY_DEFAULT_MAX_CHAIN_DEPTH      16u
+#define QB_POLICY_DEFAULT_MAX_METADATA_SIZE    (64ull << 20)
+#define QB_POLICY_DEFAULT_MAX_DESCRIPTOR_SIZE  (64ull << 10)
+/* A limit member set to this has no limit beyond the library's own caps. */
+#define QB_POLICY_UNLIMITED                    UINT64_MAX
+
+/*
+ * The open policy of a state (qb_state_set_policy). A zeroed struct is the
+ * safe default: no raw guess, backing files and extents confined to the
+ * image's folder (and below it) or allowed_dirs, and the default limits.
+ */
+typedef struct QBlockOpenPolicy {
+    uint32_t flags;                     /* QB_POLICY_* */
+    uint32_t max_chain_depth;           /* backing files below the image; 0: default,
+                                           UINT32_MAX: unlimited */
+    uint64_t max_metadata_size;         /* bytes of tables and caches one image file may
+                                           keep in memory; 0: default */
+    uint64_t max_descriptor_size;       /* bytes of a text descriptor (vmdk); 0: default */
+    const char *const *allowed_dirs;    /* NULL-terminated folders also allowed, or NULL;
+                                           copied by qb_state_set_policy */
+    uint64_t reserved[12];              /* must be zero */
+} QBlockOpenPolicy;
+
 /* ---- where the image is ---- */
 
 enum QBlockProtType {

@@ -106,6 +106,31 @@ LIBQBLOCK_EXPORT void qb_fmt_info_delete(QBroker *broker, QBlockFmtInfo **op);
  */
 LIBQBLOCK_EXPORT int qb_fmt_info_set_options(QBroker *broker, QBlockFmtInfo *fmt, const char *opts);
 
+/**
+ * qb_state_set_policy: set the open policy later qb_open calls on @qbs
+ * follow; @policy NULL restores the default, which a new state has. The
+ * default is safe for untrusted images: probing never falls back to raw,
+ * backing files and vmdk extents must be regular files inside the image's
+ * folder (or below it), chains are at most 16 backing files deep, one
+ * image file may keep at most 64 MiB of tables and caches in memory, and a
+ * vmdk descriptor may be at most 64 KiB. A limit hit fails qb_open with
+ * QB_ERR_LIMIT and a message naming the limit. Every folder of
+ * allowed_dirs must exist; the strings are copied. Unknown flags, a
+ * non-zero reserved member, a missing folder or an open state are
+ * QB_ERR_INVALID_PARAM. Returns 0 or a QB_ERR_* code.
+ */
+LIBQBLOCK_EXPORT int qb_state_set_policy(QBroker *broker, QBlockState *qbs,
+                                         const QBlockOpenPolicy *policy);
+
+/**
+ * qb_state_get_policy: the open policy of @qbs into *@policy, with the
+ * limits in effect (defaults filled in, not zeros). allowed_dirs points into
+ * @qbs (the canonical folders) and stays valid until the next
+ * qb_state_set_policy or qb_state_delete. Returns 0 or QB_ERR_INVALID_PARAM.
+ */
+LIBQBLOCK_EXPORT int qb_state_get_policy(QBroker *broker, QBlockState *qbs,
+                                         QBlockOpenPolicy *policy);
+
 /* ------------------------------------------------------------------ */
 /* Images                                                              */
 
@@ -132,7 +157,10 @@ LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo
  * LIBQBLOCK_O_NATIVE_AIO without LIBQBLOCK_O_NOCACHE and
  * LIBQBLOCK_O_FORCE_SHARE with LIBQBLOCK_O_RDWR. Opening a state that is
  * already open is QB_ERR_INVALID_PARAM; an image held in a conflicting way
- * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED.
+ * by another process (QEMU's locks are honoured) is QB_ERR_LOCKED. The
+ * open follows the state's open policy (qb_state_set_policy): by default a
+ * file no format recognises is not guessed to be raw, and backing files
+ * outside the image's folder are refused, both with QB_ERR_LIMIT.
  * A QB_PROT_NBD location connects to an NBD server (any format may sit on
  * the export): a server that cannot be reached, or a connection that drops
  * later, is QB_ERR_IO; one that does not answer within the location's

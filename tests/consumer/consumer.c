@@ -66,7 +66,8 @@ int main(int argc, char **argv)
     printf("created a %s image of %llu bytes\n", qb_fmttype2str(fmt->fmt_type),
            (unsigned long long)fmt->fmt_op.o_raw.virt_size);
 
-    if ((ret = qb_open(broker, qbs, loc, NULL, LIBQBLOCK_O_RDWR)) != 0) {
+    /* Named, not probed: by default probing never guesses raw (the safe open policy). */
+    if ((ret = qb_open(broker, qbs, loc, fmt, LIBQBLOCK_O_RDWR)) != 0) {
         return fail(broker, "qb_open", ret);
     }
     for (i = 0; i < sizeof(buf); i++) {

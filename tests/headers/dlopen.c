@@ -41,6 +41,8 @@ int main(int argc, char **argv)
     __typeof__(&qb_error_get_human_str) p_human;
     __typeof__(&qb_error_get_errno) p_errno;
     __typeof__(&qb_state_new) p_state_new;
+    __typeof__(&qb_state_set_policy) p_state_set_policy;
+    __typeof__(&qb_state_get_policy) p_state_get_policy;
     __typeof__(&qb_state_delete) p_state_delete;
     __typeof__(&qb_prot_info_new) p_prot_new;
     __typeof__(&qb_prot_info_delete) p_prot_delete;
@@ -112,6 +114,8 @@ int main(int argc, char **argv)
     RESOLVE(h, qb_error_get_human_str, p_human);
     RESOLVE(h, qb_error_get_errno, p_errno);
     RESOLVE(h, qb_state_new, p_state_new);
+    RESOLVE(h, qb_state_set_policy, p_state_set_policy);
+    RESOLVE(h, qb_state_get_policy, p_state_get_policy);
     RESOLVE(h, qb_state_delete, p_state_delete);
     RESOLVE(h, qb_prot_info_new, p_prot_new);
     RESOLVE(h, qb_prot_info_delete, p_prot_delete);
@@ -184,6 +188,11 @@ int main(int argc, char **argv)
     if (p_state_new(broker, NULL) != QB_ERR_INVALID_PARAM ||
         (p_errno(broker) != 0 && p_errno(broker) != EINVAL)) {
         fprintf(stderr, "qb_state_new(NULL) through dlsym did not fail as documented\n");
+        return 1;
+    }
+    if (p_state_set_policy(broker, NULL, NULL) != QB_ERR_INVALID_PARAM ||
+        p_state_get_policy(broker, NULL, NULL) != QB_ERR_INVALID_PARAM) {
+        fprintf(stderr, "qb_state_{set,get}_policy(NULL) through dlsym did not fail\n");
         return 1;
     }
     if (p_str2fmttype("qcow2") != QB_FMT_QCOW2 || strcmp(p_fmttype2str(QB_FMT_RAW), "raw") != 0 ||

@@ -500,6 +500,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "qbstress: out of memory\n");
         return 1;
     }
+    /* Without -f the image is probed and may be raw: allow that guess (the default refuses it). */
+    {
+        QBlockOpenPolicy guess = { .flags = QB_POLICY_ALLOW_RAW_PROBE };
+        if (qb_state_set_policy(broker, qbs, &guess) < 0) {
+            die("policy");
+        }
+    }
     loc->prot_type = QB_PROT_FILE;
     loc->prot_op.o_file.filename = argv[optind];
     if (fmt_name) {

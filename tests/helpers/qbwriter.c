@@ -92,6 +92,13 @@ int main(int argc, char **argv)
     if (qb_broker_new(&br) < 0 || qb_state_new(br, &qbs) < 0 || qb_prot_info_new(br, &loc) < 0) {
         return 2;
     }
+    /* The image is probed and may be raw: allow that guess (the library's default refuses it). */
+    {
+        QBlockOpenPolicy guess = { .flags = QB_POLICY_ALLOW_RAW_PROBE };
+        if (qb_state_set_policy(br, qbs, &guess) < 0) {
+            die(br, "policy");
+        }
+    }
     loc->prot_type = QB_PROT_FILE;
     loc->prot_op.o_file.filename = argv[2];
     flags = verify ? 0 : LIBQBLOCK_O_RDWR | (getenv("QBW_WRITEBACK") ? LIBQBLOCK_O_CACHE_WB : 0);

@@ -67,6 +67,16 @@ START_TEST(abi_sizeof_fmt_options_fit_reserved_union)
 }
 END_TEST
 
+START_TEST(abi_sizeof_open_policy_is_128)
+{
+    /* flags 4 | max_chain_depth 4 | two limits 16 | allowed_dirs 8 | reserved[12] 96. */
+    ck_assert_uint_eq(sizeof(QBlockOpenPolicy), 128);
+    ck_assert_uint_eq(offsetof(QBlockOpenPolicy, max_metadata_size), 8);
+    ck_assert_uint_eq(offsetof(QBlockOpenPolicy, allowed_dirs), 24);
+    ck_assert_uint_eq(offsetof(QBlockOpenPolicy, reserved), 32);
+}
+END_TEST
+
 START_TEST(abi_sizeof_static_info_is_1584)
 {
     /*
@@ -592,6 +602,7 @@ static Suite *abi_suite(void)
 
     tc = tcase_create("sizeof");
     tcase_add_test(tc, abi_sizeof_prot_info_is_520);
+    tcase_add_test(tc, abi_sizeof_open_policy_is_128);
     tcase_add_test(tc, abi_sizeof_fmt_info_is_1032);
     tcase_add_test(tc, abi_sizeof_fmt_options_fit_reserved_union);
     tcase_add_test(tc, abi_sizeof_static_info_is_1584);

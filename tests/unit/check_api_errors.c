@@ -51,6 +51,7 @@ static void env_init(Env *e, const char *name)
     ck_assert_int_eq(qb_broker_new(&e->b), 0);
     ck_assert_ptr_nonnull(e->b);
     ck_assert_int_eq(qb_state_new(e->b, &e->qbs), 0);
+    qbt_allow_raw_guess(e->b, e->qbs);
     ck_assert_ptr_nonnull(e->qbs);
     qbt_path(e->path, sizeof(e->path), name);
     qbt_make_sparse_file(e->path, IMG_SIZE);

@@ -289,6 +289,7 @@ START_TEST(open_close_reopen_same_state_keeps_data)
         EXPECT_OK(e.b, qb_write(e.b, e.qbs, data, sizeof(data), (uint64_t)round * 100000),
                   sizeof(data));
         EXPECT_OK(e.b, qb_close(e.b, e.qbs), 0);
+        qbt_allow_raw_guess(e.b, e.qbs);
         EXPECT_OK(e.b, qb_open(e.b, e.qbs, &(QBlockProtInfo){ .prot_type = QB_PROT_FILE,
                                 .prot_op.o_file.filename = e.path }, NULL, LIBQBLOCK_O_RDWR), 0);
     }
@@ -697,6 +698,7 @@ START_TEST(static_info_raw_facts)
 
     env_init(&e, "info.raw", 3 * MiB + 512);
     ck_assert_int_eq(qb_state_new(e.b, &e.qbs), 0);
+    qbt_allow_raw_guess(e.b, e.qbs);
     /* The caller's filename string is gone after open: the library keeps its own copy. */
     name = strdup(e.path);
     ck_assert_ptr_nonnull(name);

@@ -26,6 +26,7 @@ static QBlockState *open_img(QBroker *b, const char *path, int flag)
     int ret;
 
     ck_assert_int_eq(qb_state_new(b, &qbs), 0);
+    qbt_allow_raw_guess(b, qbs);
     ret = qb_open(b, qbs, &loc, NULL, flag);
     ck_assert_msg(ret == 0, "qb_open %s: %d %s", path, ret, qbt_msg(b));
     return qbs;

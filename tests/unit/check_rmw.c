@@ -357,6 +357,7 @@ START_TEST(rmw_survives_reopen_in_other_mode)
     }
     ck_assert_int_eq(qb_close(r.b, r.qbs), 0);
     loc = qbt_loc(r.path);
+    qbt_allow_raw_guess(r.b, r.qbs);
     ck_assert_int_eq(qb_open(r.b, r.qbs, &loc, NULL,
                              LIBQBLOCK_O_RDWR | cache_modes[1 - _i]), 0);
     verify_all(&r, "reopening in the other cache mode");

@@ -437,7 +437,11 @@ static void *own_state_worker(void *opaque)
         fmt.fmt_type = QB_FMT_RAW;
         fmt.fmt_op.o_raw.virt_size = size;
         memset(shadow, 0, size);
+        /* The probed open must be allowed to guess raw (the default policy refuses it). */
+        QBlockOpenPolicy guess = { .flags = QB_POLICY_ALLOW_RAW_PROBE };
+
         if ((ret = qb_state_new(b, &qbs)) != 0 || (ret = qb_create(b, qbs, &loc, &fmt, 0)) != 0 ||
+            (ret = qb_state_set_policy(b, qbs, &guess)) != 0 ||
             (ret = qb_open(b, qbs, &loc, NULL, LIBQBLOCK_O_RDWR)) != 0) {
             worker_fail(w, "round %d: state/create/open: %d %s", round, ret, qbt_msg(b));
             qb_state_delete(b, &qbs);

@@ -329,7 +329,21 @@ static QBT_UNUSED void qbt_create_raw(QBroker *b, const char *path, uint64_t siz
     qbt_create_fmt(b, path, QB_FMT_RAW, size);
 }
 
-/* Opens @path as format @fmt (QB_FMT_NONE: probed) into a new state. */
+/*
+ * Lets probed opens of @qbs settle on raw, as qemu-img does: the library's
+ * safe default refuses that guess (QB_ERR_LIMIT), which check_api_policy
+ * tests; the other tests probe raw images on purpose.
+ */
+static QBT_UNUSED void qbt_allow_raw_guess(QBroker *b, QBlockState *qbs)
+{
+    QBlockOpenPolicy p;
+
+    memset(&p, 0, sizeof(p));
+    p.flags = QB_POLICY_ALLOW_RAW_PROBE;
+    ck_assert_int_eq(qb_state_set_policy(b, qbs, &p), 0);
+}
+
+/* Opens @path as format @fmt (QB_FMT_NONE: probed, raw allowed) into a new state. */
 static QBT_UNUSED QBlockState *qbt_open_fmt(QBroker *b, enum QBlockFmtType fmt, const char *path,
                                             int flag)
 {
@@ -341,6 +355,9 @@ static QBT_UNUSED QBlockState *qbt_open_fmt(QBroker *b, enum QBlockFmtType fmt, 
     memset(&fi, 0, sizeof(fi));
     fi.fmt_type = fmt;
     ck_assert_int_eq(qb_state_new(b, &qbs), 0);
+    if (fmt == QB_FMT_NONE) {
+        qbt_allow_raw_guess(b, qbs);
+    }
     ret = qb_open(b, qbs, &loc, fmt == QB_FMT_NONE ? NULL : &fi, flag);
     ck_assert_msg(ret == 0, "qb_open %s flag 0x%x: %d %s", path, flag, ret, qbt_msg(b));
     return qbs;
