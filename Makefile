@@ -251,7 +251,7 @@ check-prereq:
 	    exit 1; \
 	fi
 
-build-tests: all $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) $(FUZZ_REPLAY)
+build-tests: all $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS)
 
 # The environment every run of the test runner gets. TESTS selects a
 # subset (see tests/run-tests.sh --help), e.g. `make check TESTS=interop`.
@@ -355,6 +355,9 @@ FUZZ_LIB_OBJS := $(addprefix $(FUZZ_DIR)/,$(LIB_SRCS:.c=.o))
 FUZZ_BINS    := $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_TARGETS))
 FUZZ_REPLAY  := tests/fuzz/fuzz-replay
 FUZZ_REPLAY_OBJS := tests/fuzz/fuzz-replay.o tests/fuzz/fuzz-target.o
+
+# Defined here, after build-tests' first rule, so named here too.
+build-tests: $(FUZZ_REPLAY)
 
 $(FUZZ_LIB_OBJS): $(FUZZ_DIR)/%.o: %.c config-host.mak
 	@mkdir -p $(@D)

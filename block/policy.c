@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "block/block_int.h"
+#include "block/nbd.h"
 
 /* True when canonical @path is @dir or below it. */
 static bool path_within(const char *path, const char *dir)
@@ -36,6 +37,16 @@ int bdrv_policy_check_path(BlockDriverState *bs, const char *path, const char *w
 
     if (!p || p->allow_any_path) {
         return 0;
+    }
+    /*
+     * A name the library would take as a network location (nbd://...) is
+     * not a path at all: an image must not make the library connect to a
+     * server its caller never named.
+     */
+    if (nbd_is_location(path)) {
+        return bdrv_error_set(err, -EPOLICY,
+                              "image '%s': %s '%s' is a network location (open policy: "
+                              "confined paths)", bs->filename, what, path);
     }
     /*
      * A name that does not resolve is left to the open that follows, which

@@ -5,7 +5,7 @@
  * SHA-256 of its virtual content (the same as sha256sum of the image
  * converted to raw) and its size.
  *
- * Usage: aio-glib IMAGE
+ * Usage: aio-glib IMAGE [FORMAT]  (FORMAT: "raw" for a raw image, which is not probed)
  * Build: cc aio-glib.c $(pkg-config --cflags --libs libqblock glib-2.0)
  */
 #include <stdio.h>
@@ -117,24 +117,37 @@ static gboolean start(gpointer opaque)
 int main(int argc, char **argv)
 {
     QBlockProtInfo loc;
+    QBlockFmtInfo fmt;
     QBlockStaticInfo *info = NULL;
     Reader r;
     GSource *src;
     int ret = 1;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: aio-glib IMAGE\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: aio-glib IMAGE [FORMAT]\n");
         return 2;
     }
     memset(&r, 0, sizeof(r));
     memset(&loc, 0, sizeof(loc));
+    memset(&fmt, 0, sizeof(fmt));
     loc.prot_type = QB_PROT_FILE;
     loc.prot_op.o_file.filename = argv[1];
+    /*
+     * Without a format the library probes, and by default will not guess
+     * raw for a file no format recognises: name "raw" for a raw image.
+     */
+    if (argc == 3) {
+        fmt.fmt_type = qb_str2fmttype(argv[2]);
+        if (fmt.fmt_type == QB_FMT_NONE) {
+            fprintf(stderr, "aio-glib: unknown format '%s'\n", argv[2]);
+            return 2;
+        }
+    }
     if (qb_broker_new(&r.broker) < 0 || qb_state_new(r.broker, &r.qbs) < 0) {
         fprintf(stderr, "aio-glib: out of memory\n");
         return 1;
     }
-    if (qb_open(r.broker, r.qbs, &loc, NULL, 0) < 0 ||
+    if (qb_open(r.broker, r.qbs, &loc, &fmt, 0) < 0 ||
         qb_info_image_static_get(r.broker, r.qbs, &info) < 0) {
         char msg[1024];
         qb_error_get_human_str(r.broker, msg, sizeof(msg));

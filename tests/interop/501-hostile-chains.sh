@@ -74,3 +74,12 @@ mk -f qcow2 -u -o backing_file=../outside/base.raw,backing_fmt=raw inner/up.qcow
 pol inner/up.qcow2
 pol -A outside inner/up.qcow2
 run qbi read inner/up.qcow2 0 512
+
+echo "== a network location as backing file"
+# Without a policy that allows any path, an image cannot make the library
+# connect to a server: nothing listens on port 9 (discard), and the policy
+# refuses before any connection is tried.
+mk -f qcow2 -u -o backing_file=nbd://127.0.0.1:9/x,backing_fmt=raw net.qcow2 1M
+pol net.qcow2
+mk -f qcow2 -u -o "backing_file=nbd:unix:$PWD/no.sock,backing_fmt=raw" sock.qcow2 1M
+pol sock.qcow2
