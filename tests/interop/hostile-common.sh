@@ -36,13 +36,20 @@ with open(sys.argv[1], "rb") as f:
         fail "could not read $1"
 }
 
-# refused ARGS...: qblock-img ARGS must fail cleanly (exit 1, no crash);
-# prints its exit status and error message, the scratch folder's name hidden.
-refused() {
-    local rc=0
+# says STATUS ARGS...: qblock-img ARGS must exit with STATUS (never crash);
+# prints the status and the error messages, the scratch folder's name hidden.
+says() {
+    local want=$1 rc=0
+    shift
     "$QBLOCK_IMG" "$@" >ref.out 2>ref.err || rc=$?
-    check_status 1 $rc qblock-img "$@"
-    echo "qblock-img $1: exit $rc: $(sed "s|$TEST_DIR|TEST_DIR|g" ref.err)"
+    check_status "$want" $rc qblock-img "$@"
+    echo "qblock-img $1: exit $rc$(sed "s|$TEST_DIR|TEST_DIR|g; s/^/: /" ref.err | tr -d '\n')"
+}
+
+# refused ARGS...: qblock-img ARGS must fail cleanly (exit 1, a message).
+refused() {
+    says 1 "$@"
+    [ -s ref.err ] || fail "no error message: qblock-img $*"
 }
 
 # cap_memory: about 2 GB of address space, so a runaway allocation fails
