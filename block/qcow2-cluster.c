@@ -426,6 +426,7 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
 {
     ZSTD_inBuffer ib = { in, in_len, 0 };
     ZSTD_outBuffer ob = { out, out_len, 0 };
+    size_t r = 0;
 
     if (!s->zstd_dctx) {
         s->zstd_dctx = ZSTD_createDCtx();
@@ -436,7 +437,7 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
     ZSTD_DCtx_reset(s->zstd_dctx, ZSTD_reset_session_only);
     /* Frames may follow each other; stop once the cluster is complete. */
     while (ob.pos < ob.size && ib.pos < ib.size) {
-        size_t r = ZSTD_decompressStream(s->zstd_dctx, &ob, &ib);
+        r = ZSTD_decompressStream(s->zstd_dctx, &ob, &ib);
         if (ZSTD_isError(r)) {
             return -EIO;
         }
@@ -444,7 +445,11 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
             break;
         }
     }
-    return ob.pos == ob.size ? 0 : -EIO;
+    /*
+     * A frame that still has output to give once the cluster is full
+     * inflates past its bounds: corrupt, as qemu-img 7.2 also finds it.
+     */
+    return ob.pos == ob.size && r == 0 ? 0 : -EIO;
 }
 #endif
 
