@@ -118,7 +118,10 @@ int qcow2_write_l1_entries(BlockDriverState *bs, uint32_t first, uint32_t count)
         for (uint64_t i = 0; i < n / 8; i++) {
             be64_store(buf + 8 * i, s->l1_table[off / 8 + i]);
         }
-        ret = bdrv_pwrite(bs->file, s->l1_table_offset + off, buf, n);
+        ret = qcow2_check_overlap_except(bs, s->l1_table_offset + off, n, QCOW2_OL_ACTIVE_L1);
+        if (ret == 0) {
+            ret = bdrv_pwrite(bs->file, s->l1_table_offset + off, buf, n);
+        }
         if (ret < 0) {
             return ret;
         }
