@@ -96,7 +96,11 @@ static int cache_write_entry(BlockDriverState *bs, Qcow2Cache *c, int i)
             return ret;
         }
     }
-    ret = bdrv_pwrite(bs->file, e->offset, cache_table(c, i), c->table_size);
+    ret = qcow2_check_overlap_except(bs, e->offset, c->table_size,
+                                     cache_is_l2(bs, c) ? QCOW2_OL_L2 : QCOW2_OL_REFBLOCK);
+    if (ret == 0) {
+        ret = bdrv_pwrite(bs->file, e->offset, cache_table(c, i), c->table_size);
+    }
     if (ret < 0) {
         return ret;
     }

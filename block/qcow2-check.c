@@ -33,9 +33,19 @@ typedef struct CheckCtx {
     uint8_t *buf;          /* one cluster of scratch */
 } CheckCtx;
 
-/* Make refs cover @n clusters. */
+/*
+ * Clusters past twice the file's size that a repair may still grow the file
+ * to cover (a refcount block a little past the end is a real crash's trace).
+ */
+#define CHECK_GROW_CLUSTERS 65536
+
+/* Make refs cover @n clusters (never more than c->cap). */
 static int refs_grow(CheckCtx *c, uint64_t n)
 {
+    if (n > c->cap) {
+        c->res->check_errors++;
+        return -EFBIG;
+    }
     if (n > c->alloc) {
         uint64_t a = MIN(MAX(n, c->alloc * 2), c->cap);
         uint32_t *nr = realloc(c->refs, a * sizeof(*nr));
@@ -749,8 +759,15 @@ static int ctx_init(CheckCtx *c, BlockDriverState *bs, BdrvCheckResult *res, int
     }
     c->flen = (uint64_t)flen;
     file_clusters = qcow2_size_to_clusters(s, (uint64_t)flen);
-    /* Up to 16M clusters past the end of the file count; further is hostile. */
-    c->cap = MIN(file_clusters + (1ull << 24), (QCOW2_MAX_CLUSTER_OFFSET >> s->cluster_bits) + 1);
+    /*
+     * The counting array, and so the comparison's work, stays within a small
+     * multiple of the file's real size: a repair may grow the file to hold
+     * a refcount block past its end (as qemu-img does) only up to this many
+     * clusters; a table entry further out is a corruption counted once,
+     * which a rebuild repairs, not a reason to grow the file to a terabyte.
+     */
+    c->cap = MIN(2 * file_clusters + CHECK_GROW_CLUSTERS,
+                 (QCOW2_MAX_CLUSTER_OFFSET >> s->cluster_bits) + 1);
     c->buf = malloc(s->cluster_size);
     if (!c->buf || refs_grow(c, MAX(file_clusters, 1)) < 0) {
         free(c->buf);

@@ -118,7 +118,10 @@ int qcow2_write_l1_entries(BlockDriverState *bs, uint32_t first, uint32_t count)
         for (uint64_t i = 0; i < n / 8; i++) {
             be64_store(buf + 8 * i, s->l1_table[off / 8 + i]);
         }
-        ret = bdrv_pwrite(bs->file, s->l1_table_offset + off, buf, n);
+        ret = qcow2_check_overlap_except(bs, s->l1_table_offset + off, n, QCOW2_OL_ACTIVE_L1);
+        if (ret == 0) {
+            ret = bdrv_pwrite(bs->file, s->l1_table_offset + off, buf, n);
+        }
         if (ret < 0) {
             return ret;
         }
@@ -426,6 +429,7 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
 {
     ZSTD_inBuffer ib = { in, in_len, 0 };
     ZSTD_outBuffer ob = { out, out_len, 0 };
+    size_t r = 0;
 
     if (!s->zstd_dctx) {
         s->zstd_dctx = ZSTD_createDCtx();
@@ -436,7 +440,7 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
     ZSTD_DCtx_reset(s->zstd_dctx, ZSTD_reset_session_only);
     /* Frames may follow each other; stop once the cluster is complete. */
     while (ob.pos < ob.size && ib.pos < ib.size) {
-        size_t r = ZSTD_decompressStream(s->zstd_dctx, &ob, &ib);
+        r = ZSTD_decompressStream(s->zstd_dctx, &ob, &ib);
         if (ZSTD_isError(r)) {
             return -EIO;
         }
@@ -444,7 +448,11 @@ static int zstd_decompress_cluster(BDRVQcow2State *s, const uint8_t *in, size_t 
             break;
         }
     }
-    return ob.pos == ob.size ? 0 : -EIO;
+    /*
+     * A frame that still has output to give once the cluster is full
+     * inflates past its bounds: corrupt, as qemu-img 7.2 also finds it.
+     */
+    return ob.pos == ob.size && r == 0 ? 0 : -EIO;
 }
 #endif
 

@@ -236,13 +236,25 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 int qcow2_check_overlap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
+    return qcow2_check_overlap_except(bs, offset, bytes, 0);
+}
+
+/*
+ * As qcow2_check_overlap, for a write of metadata of the kinds in @ignore
+ * (which may overlap itself): a hostile image can name one cluster as two
+ * kinds of table (an L2 table that is a refcount block, an L1 table over the
+ * header), and writing one must not overwrite the other.
+ */
+int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                               unsigned ignore)
+{
     BDRVQcow2State *s = bs->opaque;
     uint64_t cs = s->cluster_size;
     const char *what = NULL;
 
     if (ranges_overlap(offset, bytes, 0, cs)) {
         what = "the image header";
-    } else if (s->l1_size &&
+    } else if (s->l1_size && !(ignore & QCOW2_OL_ACTIVE_L1) &&
                ranges_overlap(offset, bytes, s->l1_table_offset,
                               ROUND_UP((uint64_t)s->l1_size * 8, cs))) {
         what = "the active L1 table";
@@ -254,7 +266,8 @@ int qcow2_check_overlap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
                               ROUND_UP(s->snapshots_size, cs))) {
         what = "the snapshot table";
     }
-    for (uint32_t i = 0; !what && i < s->refcount_table_size; i++) {
+    for (uint32_t i = 0; !what && !(ignore & QCOW2_OL_REFBLOCK) && i < s->refcount_table_size;
+         i++) {
         uint64_t rb = s->refcount_table[i] & REFT_OFFSET_MASK;
         if (rb && ranges_overlap(offset, bytes, rb, cs)) {
             what = "a refcount block";
@@ -266,7 +279,8 @@ int qcow2_check_overlap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
             what = "a snapshot L1 table";
         }
     }
-    for (uint64_t c = qcow2_start_of_cluster(s, offset); !what && c < offset + bytes; c += cs) {
+    for (uint64_t c = qcow2_start_of_cluster(s, offset);
+         !what && !(ignore & QCOW2_OL_L2) && c < offset + bytes; c += cs) {
         if (qcow2_cache_holds(s->l2_cache, c)) {
             what = "an active L2 table";
         }

@@ -299,9 +299,11 @@ static int validate_table(BlockDriverState *bs, uint64_t offset, uint64_t entrie
     uint64_t bytes, end;
 
     if (entries > max_bytes / esize) {
-        return bdrv_error_set(err, -EBADIMAGE, "image '%s': %s too large (%llu entries, "
-                              "the limit is %llu bytes)", bs->filename, what,
-                              (unsigned long long)entries, (unsigned long long)max_bytes);
+        /* The refcount table is counted in clusters, the others in entries. */
+        return bdrv_error_set(err, -EBADIMAGE, "image '%s': %s too large (%llu %s of %llu "
+                              "bytes, the limit is %llu bytes)", bs->filename, what,
+                              (unsigned long long)entries, esize > 40 ? "clusters" : "entries",
+                              (unsigned long long)esize, (unsigned long long)max_bytes);
     }
     bytes = entries * esize;
     if (qcow2_offset_into_cluster(s, offset) || ADD_OVERFLOW(offset, bytes, &end) ||

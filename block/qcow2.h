@@ -415,6 +415,14 @@ HIDDEN int qcow2_write_header_field(BlockDriverState *bs, uint64_t offset, const
  * would land on metadata this driver knows; -EIO after signalling corruption.
  */
 HIDDEN int qcow2_check_overlap(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
+/* Kinds of metadata a write of metadata may leave out of its overlap check (itself). */
+enum {
+    QCOW2_OL_ACTIVE_L1 = 1 << 0,
+    QCOW2_OL_L2 = 1 << 1,
+    QCOW2_OL_REFBLOCK = 1 << 2,
+};
+HIDDEN int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                                      unsigned ignore);
 /* Refcount entry @idx of refcount block @block (raw big-endian cluster). */
 HIDDEN uint64_t qcow2_refblock_get(const BDRVQcow2State *s, const void *block, uint32_t idx);
 HIDDEN void qcow2_refblock_set(const BDRVQcow2State *s, void *block, uint32_t idx,

@@ -496,10 +496,22 @@ static int vmdk_read_compressed(BlockDriverState *bs, VmdkExtent *e, uint32_t gt
     zs.next_out = s->grain_buf;
     zs.avail_out = (uInt)gbytes;
     zret = inflate(&zs, Z_FINISH);
-    /* A full output buffer ends the grain even if the stream claims more. */
+    /* A full output buffer ends the grain even if the stream's end is missing ... */
     if (zret != Z_STREAM_END && !(zs.avail_out == 0 && (zret == Z_OK || zret == Z_BUF_ERROR))) {
         inflateEnd(&zs);
         return -EBADIMAGE;
+    }
+    if (zret != Z_STREAM_END) {
+        /* ... but not if it has data past the grain: qemu-img 7.2 refuses that too. */
+        uint8_t extra;
+        zs.next_out = &extra;
+        zs.avail_out = 1;
+        (void)inflate(&zs, Z_FINISH);
+        if (zs.avail_out == 0) {
+            inflateEnd(&zs);
+            return -EBADIMAGE;
+        }
+        zs.avail_out = 0;
     }
     memset(s->grain_buf + (gbytes - zs.avail_out), 0, zs.avail_out);
     inflateEnd(&zs);
