@@ -485,6 +485,22 @@ static int rbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVRBDState *s = bs->opaque;
+    uint64_t size;
+    int ret = rbd_get_size(s->image, &size);
+
+    if (ret < 0) {
+        return ret;
+    }
+    /*
+     * librbd refuses writes past the end, but a format's file grows as it
+     * writes (a new qcow2 starts empty), as a file does: grow the image.
+     */
+    if (offset + qiov->size > size) {
+        ret = rbd_resize(s->image, offset + qiov->size);
+        if (ret < 0) {
+            return ret;
+        }
+    }
 
     for (int i = 0; i < qiov->niov; i++) {
         const char *buf = qiov->iov[i].iov_base;
@@ -655,6 +671,7 @@ const BlockDriver bdrv_rbd = {
     .instance_size = sizeof(BDRVRBDState),
     .is_protocol = true,
     .shares_write = true,
+    .caps = BDRV_CAP_SHRINK,
     .bdrv_open = rbd_open_node,
     .bdrv_close = rbd_close_node,
     .bdrv_preadv = rbd_preadv,
