@@ -12,6 +12,7 @@ require_qemu_img
 require_qemu_io
 source "$SRCDIR/tests/interop/rbd-common.sh"
 build_helper STRESS qbstress
+build_helper QBRBD qbrbd
 if ! grep -q "^#define CONFIG_RBD 1" "$BUILDDIR/config-host.h"; then
     [ "${CI:-}" = true ] && fail "built without librbd (scripts/install-deps installs librbd-dev)"
     skip "built without librbd"
@@ -84,6 +85,22 @@ run "$QEMU_IMG" compare -q -f raw -F raw "rbd:rbd/img1@s1:conf=$CEPH_CONF:id=adm
 run_fails qbi write -f raw -P 1 rbd:rbd/img1@s1 0 512
 run qbi read -q -f raw -P 0x99 "rbd:rbd/img1:conf=$CEPH_CONF" 0 4096
 echo "snapshot: read as it was, writes refused; conf= and id= honoured"
+
+# The public QB_PROT_RBD location: create (QB_FMT_RBD), write, read, snapshot.
+run "$QBRBD" -c "$CEPH_CONF" -u admin rbd pub create 8388608 65536
+timeout 60 rbd info rbd/pub | grep -q "order 16 (64 KiB objects)" || fail "QB_FMT_RBD object size"
+run "$QBRBD" rbd pub write 12345 70000 0x3c
+run "$QEMU_IO" -f raw -c "read -P 0x3c 12345 70000" -c "read -P 0 0 12345" rbd:rbd/pub
+grep -q "^read 70000/70000" run.out || fail "qemu-io after QB_PROT_RBD write: $(cat run.out)"
+timeout 60 rbd snap create rbd/pub@p1 >/dev/null 2>&1 || fail "rbd snap create"
+run "$QBRBD" rbd pub write 12345 100 0x3d
+run "$QBRBD" -s p1 rbd pub read 12345 70000 0x3c
+run "$QBRBD" rbd pub read 12345 100 0x3d
+run_status 1 "$QBRBD" -s p1 rbd pub write 0 1 1
+grep -q "^failed: .*read-only" run.out || fail "write at a snapshot: $(cat run.out)"
+run_status 1 "$QBRBD" rbd "" size
+grep -q "^failed: QB_ERR_INVALID_PARAM: .*needs a pool and an image" run.out || fail "no image: $(cat run.out)"
+echo "QB_PROT_RBD: create, write, read, snapshot through the public location"
 
 # Refusals: an unknown image or pool, a malformed location, a bad conf file.
 run_fails qbi info -f raw rbd:rbd/nosuch
