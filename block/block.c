@@ -452,8 +452,8 @@ static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const c
     if (format && strcmp(format, "rbd") == 0) {
         /* Format "rbd" is raw data on an RBD image, as in qemu-img. */
         if (!rbd_is_location(filename)) {
-            return bdrv_error_set(err, -EINVAL, "'%s': format 'rbd' needs an RBD location "
-                                  "(rbd:pool/image)", filename);
+            return bdrv_error_set(err, -ENOTSUP, "'%s': format 'rbd' is not supported "
+                                  "outside an RBD location (rbd:pool/image)", filename);
         }
         format = "raw";
     }

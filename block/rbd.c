@@ -378,8 +378,9 @@ int rbd_create_format(const char *filename, BdrvOpts *opts, int flags, BdrvError
 
     (void)flags;
     if (!rbd_is_location(filename)) {
-        return bdrv_error_set(err, -EINVAL, "'%s': format 'rbd' needs an RBD location "
-                              "(rbd:pool/image)", filename);
+        /* Not a malformed request: an rbd image cannot live anywhere but in Ceph. */
+        return bdrv_error_set(err, -ENOTSUP, "'%s': format 'rbd' is not supported outside "
+                              "an RBD location (rbd:pool/image)", filename);
     }
     ret = bdrv_opts_validate(opts, rbd_create_opts, "rbd", err);
     if (ret < 0) {
