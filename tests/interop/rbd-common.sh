@@ -35,8 +35,8 @@ free_port() {
 
 # ceph_wait_pid NAME: the daemon NAME wrote its pid file.
 ceph_wait_pid() {
-    local i
-    for i in $(seq 100); do
+    local _
+    for _ in $(seq 100); do
         if [ -s "$CEPH_DIR/run/$1.pid" ]; then
             CEPH_PIDS+=("$(cat "$CEPH_DIR/run/$1.pid")")
             return 0
