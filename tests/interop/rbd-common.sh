@@ -102,7 +102,13 @@ CONF
     cephq osd create "$osd_uuid" >/dev/null || fail "ceph osd create"
     ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
         || fail "ceph-osd --mkfs: $(tail -5 "$CEPH_DIR/log/mkfs.out")"
-    ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1 || fail "ceph-osd did not start"
+    # A first start sometimes fails its registration with the monitor ("wrong
+    # fsid", seen right after another cluster went down); a second one works.
+    if ! ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1; then
+        sleep 1
+        ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
+            || fail "ceph-osd did not start: $(grep -h -- ' -1 ' "$CEPH_DIR/log/osd.0.log" | tail -3)"
+    fi
     ceph_wait_pid osd.0
     cephq osd pool create rbd 8 >/dev/null 2>&1 || fail "ceph osd pool create rbd"
     timeout 60 rbd pool init rbd || fail "rbd pool init"
