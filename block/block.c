@@ -20,6 +20,7 @@
 #include "block/block_int.h"
 #include "block/fault.h"
 #include "block/nbd.h"
+#include "block/rbd.h"
 
 /*
  * Every driver the library has. Formats come in probe order: the ones with
@@ -39,14 +40,18 @@ static const BlockDriver *const bdrv_formats[] = {
 static const BlockDriver *const bdrv_protocols[] = {
     &bdrv_file,
     &bdrv_nbd,
+    &bdrv_rbd,
 };
 
-/* The protocol driver a location name selects: NBD URIs, else a local file. */
+/* The protocol driver a location name selects: NBD URIs, RBD locations, else a local file. */
 static const BlockDriver *protocol_for(const char *filename)
 {
     /* Names the in-memory protocol serves (block/mem.c) never reach the file system. */
     if (bdrv_mem_handles(filename)) {
         return &bdrv_mem;
+    }
+    if (rbd_is_location(filename)) {
+        return &bdrv_rbd;
     }
     return nbd_is_location(filename) ? &bdrv_nbd : &bdrv_file;
 }
@@ -68,7 +73,7 @@ static const struct {
 
 /* Names the public API knows that no driver of this build implements yet. */
 static const char *const known_unimplemented[] = {
-    "rbd", "sheepdog",
+    "sheepdog",
 };
 
 #define PROBE_BUF_SIZE 2048
@@ -325,7 +330,8 @@ int bdrv_resolve_backing_name(char *dest, size_t sz, const char *base, const cha
 
     /* Absolute names, protocol URIs and overlays in the working folder keep the name. */
     slash = strrchr(base, '/');
-    if (backing[0] == '/' || strstr(backing, "://") || nbd_is_location(backing) || !slash) {
+    if (backing[0] == '/' || strstr(backing, "://") || nbd_is_location(backing) ||
+        rbd_is_location(backing) || !slash) {
         n = snprintf(dest, sz, "%s", backing);
     } else {
         n = snprintf(dest, sz, "%.*s/%s", (int)(slash - base), base, backing);
@@ -443,6 +449,14 @@ static int bdrv_open_chain(BlockDriverState **pbs, const char *filename, const c
 
     *pbs = NULL;
     chain[depth] = filename;
+    if (format && strcmp(format, "rbd") == 0) {
+        /* Format "rbd" is raw data on an RBD image, as in qemu-img. */
+        if (!rbd_is_location(filename)) {
+            return bdrv_error_set(err, -ENOTSUP, "'%s': format 'rbd' is not supported "
+                                  "outside an RBD location (rbd:pool/image)", filename);
+        }
+        format = "raw";
+    }
     if (format) {
         drv = bdrv_find_format(format);
         if (!drv) {
@@ -649,6 +663,10 @@ int bdrv_create(const char *format, const char *filename, BdrvOpts *opts, int fl
     const BlockDriver *drv = bdrv_find_format(format);
     int ret;
 
+    if (format && strcmp(format, "rbd") == 0) {
+        /* Not a layout but an RBD image of its own object size (block/rbd.c). */
+        return rbd_create_format(filename, opts, flags, err);
+    }
     if (!drv) {
         return unknown_format_error(format, err);
     }

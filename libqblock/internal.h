@@ -67,6 +67,9 @@ HIDDEN int qb_code_from_errno(int neg_errno);
  */
 HIDDEN int qb_nbd_location(QBroker *broker, const char *func, const struct QBlockProtOptionNBD *o,
                            char **owned, const char **name);
+/* The same for a QB_PROT_RBD location: the rbd: name block/rbd.c parses. */
+HIDDEN int qb_rbd_location(QBroker *broker, const char *func, const struct QBlockProtOptionRBD *o,
+                           char **owned, const char **name);
 /* Record a block-layer failure (-errno, with the BdrvError message if any). */
 HIDDEN int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, const char *func,
                          const char *filename);

@@ -138,7 +138,7 @@ void qb_state_delete(QBroker *broker, QBlockState **qbs)
 
 /*
  * The block layer's name of a location, or a broker error: a file's name,
- * or for QB_PROT_NBD the URI that block/nbd.c parses, malloc'ed into
+ * or for QB_PROT_NBD (QB_PROT_RBD) the name that block/nbd.c (block/rbd.c) parses, malloc'ed into
  * *owned (the caller frees it; NULL for files).
  */
 static int loc_filename(QBroker *broker, const char *func, const QBlockProtInfo *loc,
@@ -150,6 +150,9 @@ static int loc_filename(QBroker *broker, const char *func, const QBlockProtInfo 
     }
     if (loc->prot_type == QB_PROT_NBD) {
         return qb_nbd_location(broker, func, &loc->prot_op.o_nbd, owned, filename);
+    }
+    if (loc->prot_type == QB_PROT_RBD) {
+        return qb_rbd_location(broker, func, &loc->prot_op.o_rbd, owned, filename);
     }
     if (loc->prot_type != QB_PROT_FILE) {
         if (loc->prot_type > QB_PROT_NONE && loc->prot_type < QB_PROT_MAX) {

@@ -45,6 +45,8 @@ void print_help(void)
 "  'filename' is a disk image filename, or an NBD export in one of qemu-img's\n"
 "    forms: nbd://host[:port]/export, nbd+unix:///export?socket=path,\n"
 "    nbd:host:port[:exportname=name], nbd:unix:path[:exportname=name]\n"
+"    or a Ceph RBD image (builds with librbd):\n"
+"    rbd:pool/image[@snapshot][:conf=path][:id=user]\n"
 "  'fmt' is the disk image format. It is guessed automatically in most cases\n"
 "  'cache' is the cache mode used to write the output disk image, the valid\n"
 "    options are: 'none', 'writeback' (default, except for convert), 'writethrough',\n"

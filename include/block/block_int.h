@@ -277,6 +277,7 @@ struct BlockDriverState {
 /* The drivers the generic layer knows (block/<fmt>.c). */
 extern const BlockDriver bdrv_file HIDDEN;
 extern const BlockDriver bdrv_nbd HIDDEN;
+extern const BlockDriver bdrv_rbd HIDDEN;
 extern const BlockDriver bdrv_raw HIDDEN;
 extern const BlockDriver bdrv_qcow2 HIDDEN;
 extern const BlockDriver bdrv_qed HIDDEN;

@@ -104,13 +104,15 @@ enum QBlockProtType {
     QB_PROT_NONE = 0,
     QB_PROT_FILE,
     QB_PROT_NBD,            /* appended in 1.0: an export of an NBD server */
+    QB_PROT_RBD,            /* appended in 1.0: an image of a Ceph RBD pool (librbd) */
     QB_PROT_MAX
 };
 
 /*
  * A file name of the form nbd://..., nbd+unix://... or nbd:... is taken
- * as an NBD location (as qemu-img does with such names); write
- * "./nbd:name" for a local file so named.
+ * as an NBD location, and rbd:pool/image[@snap][:conf=PATH][:id=USER] as
+ * an RBD location (as qemu-img does with such names); write "./nbd:name"
+ * or "./rbd:name" for a local file so named.
  */
 struct QBlockProtOptionFile {
     const char *filename;
@@ -138,11 +140,31 @@ struct QBlockProtOptionNBD {
     uint64_t reserved[8];
 };
 
+/*
+ * Appended in 1.0: where a Ceph RBD image is (QB_PROT_RBD), reached
+ * through librbd. The cluster is the one conf names (NULL: librbd's
+ * default search, which honours $CEPH_CONF), as the client "client.USER"
+ * (user NULL: admin). With a snapshot the image opens read-only at that
+ * snapshot. qb_create makes a new image (an existing one is an error):
+ * format QB_FMT_RBD takes the object size as cluster_size, any other
+ * format is stored inside the RBD image. A build without librbd refuses
+ * every RBD location with QB_ERR_NOT_SUPPORTED.
+ */
+struct QBlockProtOptionRBD {
+    const char *pool;         /* the RADOS pool, such as "rbd" */
+    const char *image;        /* the image's name in the pool */
+    const char *snapshot;     /* NULL or "": the image itself */
+    const char *user;         /* the client id without "client."; NULL: admin */
+    const char *conf;         /* a ceph.conf file; NULL: the default search */
+    uint64_t reserved[8];     /* must be zero */
+};
+
 typedef struct QBlockProtInfo {
     enum QBlockProtType prot_type;
     union {
         struct QBlockProtOptionFile o_file;
         struct QBlockProtOptionNBD o_nbd;     /* appended in 1.0 */
+        struct QBlockProtOptionRBD o_rbd;     /* appended in 1.0 */
         uint64_t reserved[512 / sizeof(uint64_t)];
     } prot_op;
 } QBlockProtInfo;

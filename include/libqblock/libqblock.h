@@ -142,7 +142,10 @@ LIBQBLOCK_EXPORT int qb_state_get_policy(QBroker *broker, QBlockState *qbs,
  * file is overwritten, as qemu-img create does; an image another process
  * holds returns QB_ERR_LOCKED. A QB_PROT_NBD location (or an NBD file name)
  * is QB_ERR_NOT_SUPPORTED: an export exists already, so open it and write
- * into it instead. QB_FMT_SHEEPDOG is QB_ERR_NOT_SUPPORTED: no Sheepdog
+ * into it instead. A QB_PROT_RBD location makes a new RBD image (an
+ * existing one is an error, never overwritten); QB_FMT_RBD takes its
+ * object size from cluster_size and is QB_ERR_NOT_SUPPORTED at any other
+ * kind of location. QB_FMT_SHEEPDOG is QB_ERR_NOT_SUPPORTED: no Sheepdog
  * server exists to test a client against. Returns 0 or a QB_ERR_* code.
  */
 LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
@@ -168,7 +171,10 @@ LIBQBLOCK_EXPORT int qb_create(QBroker *broker, QBlockState *qbs, QBlockProtInfo
  * the same way: close it and open it again. A read-only export opened with
  * LIBQBLOCK_O_RDWR is QB_ERR_READ_ONLY. An export cannot grow: a write past
  * its end fails (errno ENOSPC), so a format that allocates at the end of
- * its file needs room on the export.
+ * its file needs room on the export. A QB_PROT_RBD location connects to
+ * the Ceph cluster through librbd (QB_ERR_NOT_SUPPORTED in a build
+ * without it); an RBD image grows when a format writes past its end, and
+ * one opened at a snapshot is read-only.
  */
 LIBQBLOCK_EXPORT int qb_open(QBroker *broker, QBlockState *qbs, QBlockProtInfo *loc,
                              QBlockFmtInfo *fmt, int flag);

@@ -183,6 +183,7 @@ START_TEST(abi_offsetof_prot_info_members)
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_file.filename), 8);
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.reserved), 8);
     ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_nbd), 8);
+    ck_assert_uint_eq(offsetof(QBlockProtInfo, prot_op.o_rbd), 8);
 }
 END_TEST
 
@@ -199,6 +200,22 @@ START_TEST(abi_nbd_location_layout)
     ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, tls), 40);
     ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, reserved32), 44);
     ck_assert_uint_eq(offsetof(struct QBlockProtOptionNBD, reserved), 48);
+}
+END_TEST
+
+/* The RBD location (appended in 1.0) fits the union's reserved space with room to grow. */
+START_TEST(abi_rbd_location_layout)
+{
+    ck_assert_uint_eq(QB_PROT_RBD, 3);
+    ck_assert_uint_eq(sizeof(struct QBlockProtOptionRBD), 104);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, pool), 0);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, image), 8);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, snapshot), 16);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, user), 24);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, conf), 32);
+    ck_assert_uint_eq(offsetof(struct QBlockProtOptionRBD, reserved), 40);
+    ck_assert_uint_le(sizeof(struct QBlockProtOptionRBD),
+                      sizeof(((QBlockProtInfo *)0)->prot_op.reserved));
 }
 END_TEST
 
@@ -300,7 +317,8 @@ START_TEST(abi_enum_prot_type_values)
     ck_assert_int_eq(QB_PROT_NONE, 0);
     ck_assert_int_eq(QB_PROT_FILE, 1);
     ck_assert_int_eq(QB_PROT_NBD, 2);
-    ck_assert_int_eq(QB_PROT_MAX, 3);
+    ck_assert_int_eq(QB_PROT_RBD, 3);
+    ck_assert_int_eq(QB_PROT_MAX, 4);
     ck_assert_uint_eq(sizeof(enum QBlockProtType), 4);
 }
 END_TEST
@@ -626,6 +644,7 @@ static Suite *abi_suite(void)
     tc = tcase_create("enums");
     tcase_add_test(tc, abi_enum_prot_type_values);
     tcase_add_test(tc, abi_nbd_location_layout);
+    tcase_add_test(tc, abi_rbd_location_layout);
     tcase_add_test(tc, abi_enum_fmt_type_values);
     tcase_add_test(tc, abi_enum_fmt_option_values);
     suite_add_tcase(s, tc);

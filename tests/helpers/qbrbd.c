@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* qbrbd: creates, writes and reads an RBD image through a QB_PROT_RBD location (the public API) for tests 620-629. */
+
+/*
+ * Usage: qbrbd [-c CONF] [-u USER] [-s SNAP] [-f FMT] POOL IMAGE MODE ARGS
+ *
+ *   create SIZE OBJSIZE      qb_create of format FMT (default rbd) with
+ *                            virt_size SIZE and, for rbd, cluster_size OBJSIZE
+ *   size                     open read-only, print "size N"
+ *   write OFFSET LEN BYTE    open read-write, write LEN bytes of BYTE
+ *   read OFFSET LEN BYTE     open read-only, read LEN bytes, all must be BYTE
+ *
+ * Prints "ok" (or "size N"), or "failed: CODE: message" and exits 1.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libqblock/libqblock.h>
+
+static QBroker *b;
+
+static int report(int code)
+{
+    char msg[1024];
+
+    qb_error_get_human_str(b, msg, sizeof(msg));
+    printf("failed: %s: %s\n", code == QB_ERR_INVALID_PARAM ? "QB_ERR_INVALID_PARAM" :
+           code == QB_ERR_NOT_SUPPORTED ? "QB_ERR_NOT_SUPPORTED" :
+           code == QB_ERR_READ_ONLY ? "QB_ERR_READ_ONLY" : "other", msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    QBlockProtInfo loc;
+    QBlockFmtInfo *fmt = NULL;
+    QBlockState *qbs = NULL;
+    const char *fmt_name = "rbd";
+    int opt, ret;
+
+    memset(&loc, 0, sizeof(loc));
+    loc.prot_type = QB_PROT_RBD;
+    while ((opt = getopt(argc, argv, "c:u:s:f:")) != -1) {
+        switch (opt) {
+        case 'c': loc.prot_op.o_rbd.conf = optarg; break;
+        case 'u': loc.prot_op.o_rbd.user = optarg; break;
+        case 's': loc.prot_op.o_rbd.snapshot = optarg; break;
+        case 'f': fmt_name = optarg; break;
+        default: return 2;
+        }
+    }
+    if (argc - optind < 3 || qb_broker_new(&b) < 0 || qb_state_new(b, &qbs) < 0 ||
+        qb_fmt_info_new(b, &fmt) < 0) {
+        fprintf(stderr, "usage: qbrbd [-c CONF] [-u USER] [-s SNAP] [-f FMT] POOL IMAGE MODE ARGS\n");
+        return 2;
+    }
+    loc.prot_op.o_rbd.pool = argv[optind][0] ? argv[optind] : NULL;
+    loc.prot_op.o_rbd.image = argv[optind + 1][0] ? argv[optind + 1] : NULL;
+    const char *mode = argv[optind + 2];
+    char **args = argv + optind + 3;
+    int nargs = argc - optind - 3;
+    fmt->fmt_type = qb_str2fmttype(fmt_name);
+
+    if (strcmp(mode, "create") == 0 && nargs == 2) {
+        if (fmt->fmt_type == QB_FMT_RBD) {
+            fmt->fmt_op.o_rbd.virt_size = strtoull(args[0], NULL, 0);
+            fmt->fmt_op.o_rbd.cluster_size = strtoull(args[1], NULL, 0);
+        } else {
+            fmt->fmt_op.o_raw.virt_size = strtoull(args[0], NULL, 0);
+        }
+        ret = qb_create(b, qbs, &loc, fmt, 0);
+        if (ret < 0) {
+            return report(ret);
+        }
+        printf("ok\n");
+        return 0;
+    }
+    if (strcmp(mode, "size") == 0 && nargs == 0) {
+        QBlockStaticInfo *info = NULL;
+        ret = qb_open(b, qbs, &loc, fmt, 0);
+        if (ret < 0 || (ret = qb_info_image_static_get(b, qbs, &info)) < 0) {
+            return report(ret);
+        }
+        printf("size %llu\n", (unsigned long long)info->virt_size);
+        qb_info_image_static_delete(b, &info);
+        return qb_close(b, qbs) < 0;
+    }
+    if ((strcmp(mode, "write") == 0 || strcmp(mode, "read") == 0) && nargs == 3) {
+        uint64_t off = strtoull(args[0], NULL, 0);
+        size_t len = strtoull(args[1], NULL, 0);
+        int byte = (int)strtol(args[2], NULL, 0);
+        unsigned char *buf = malloc(len ? len : 1);
+        bool wr = mode[0] == 'w';
+
+        if (!buf) {
+            return 2;
+        }
+        ret = qb_open(b, qbs, &loc, fmt, wr ? LIBQBLOCK_O_RDWR : 0);
+        if (ret < 0) {
+            return report(ret);
+        }
+        memset(buf, byte, len);
+        if (wr) {
+            if (qb_write(b, qbs, buf, len, off) != (int64_t)len) {
+                return report(-1);
+            }
+        } else {
+            memset(buf, ~byte, len);
+            if (qb_read(b, qbs, buf, len, off) != (int64_t)len) {
+                return report(-1);
+            }
+            for (size_t i = 0; i < len; i++) {
+                if (buf[i] != (unsigned char)byte) {
+                    printf("failed: mismatch at %llu\n", (unsigned long long)(off + i));
+                    return 1;
+                }
+            }
+        }
+        ret = qb_close(b, qbs);
+        if (ret < 0) {
+            return report(ret);
+        }
+        free(buf);
+        printf("ok\n");
+        return 0;
+    }
+    fprintf(stderr, "qbrbd: unknown mode or wrong arguments\n");
+    return 2;
+}

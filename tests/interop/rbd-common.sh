@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# rbd-common.sh: start and stop a real single-node Ceph cluster (one monitor,
+# one OSD on a memstore) for the interop scripts 620-629 (sourced after
+# common.sh, not run).
+#
+# Everything the cluster keeps (configuration, keyrings, monitor store, run
+# folder, logs) lives in a private folder under TEST_DIR; the monitor listens
+# on a free loopback port and authentication is off, so the cluster touches
+# nothing outside that folder. Both daemons are killed and the folder is
+# removed when the script exits. A cluster that does not come up fails the
+# script: it never passes untested.
+
+require_tool ceph-mon ceph-mon
+require_tool ceph-osd ceph-osd
+require_tool ceph ceph-common
+require_tool rbd ceph-common
+require_tool monmaptool ceph-base
+
+CEPH_DIR=$TEST_DIR/ceph
+CEPH_PIDS=()
+
+ceph_cleanup() {
+    local p
+    for p in "${CEPH_PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null
+    done
+    rm -rf "$CEPH_DIR"
+}
+trap ceph_cleanup EXIT
+
+# free_port: a loopback TCP port nothing listens on now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# ceph_wait_pid NAME: the daemon NAME wrote its pid file.
+ceph_wait_pid() {
+    local _
+    for _ in $(seq 100); do
+        if [ -s "$CEPH_DIR/run/$1.pid" ]; then
+            CEPH_PIDS+=("$(cat "$CEPH_DIR/run/$1.pid")")
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "ceph daemon $1 did not start (log: $(tail -5 "$CEPH_DIR"/log/*"$1"*.log 2>/dev/null))"
+}
+
+# cephq ARGS...: the ceph CLI against the test cluster, with a timeout so a
+# broken cluster fails the script instead of hanging it.
+cephq() {
+    timeout 60 ceph --connect-timeout 30 "$@"
+}
+
+# start_ceph: bring up the cluster, with a pool "rbd" ready for images, and
+# export CEPH_CONF so that every client (rbd, qemu-img, libqblock) finds it.
+start_ceph() {
+    local port fsid osd_uuid
+    mkdir -p "$CEPH_DIR"/run "$CEPH_DIR"/log "$CEPH_DIR"/mon-a "$CEPH_DIR"/osd-0
+    port=$(free_port) || fail "no free port"
+    fsid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+    osd_uuid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+    cat >"$CEPH_DIR/ceph.conf" <<CONF
+[global]
+fsid = $fsid
+mon host = v1:127.0.0.1:$port
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+mon allow pool size one = true
+mon allow pool delete = true
+osd crush chooseleaf type = 0
+run dir = $CEPH_DIR/run
+log file = $CEPH_DIR/log/\$name.log
+admin socket = $CEPH_DIR/run/\$name.asok
+pid file = $CEPH_DIR/run/\$name.pid
+ms bind ipv4 = true
+ms bind ipv6 = false
+client mount timeout = 30
+[client]
+admin socket =
+pid file =
+[mon.a]
+mon data = $CEPH_DIR/mon-a
+public addr = 127.0.0.1
+[osd.0]
+osd data = $CEPH_DIR/osd-0
+osd objectstore = memstore
+memstore device bytes = 1073741824
+osd journal size = 0
+CONF
+    export CEPH_CONF=$CEPH_DIR/ceph.conf
+    monmaptool --create --add a "v1:127.0.0.1:$port" --fsid "$fsid" "$CEPH_DIR/monmap" \
+        >"$CEPH_DIR/log/monmaptool.out" 2>&1 || fail "monmaptool: $(cat "$CEPH_DIR/log/monmaptool.out")"
+    ceph-mon -c "$CEPH_CONF" --mkfs -i a --monmap "$CEPH_DIR/monmap" \
+        >"$CEPH_DIR/log/mkfs.out" 2>&1 || fail "ceph-mon --mkfs: $(cat "$CEPH_DIR/log/mkfs.out")"
+    ceph-mon -c "$CEPH_CONF" -i a >>"$CEPH_DIR/log/mkfs.out" 2>&1 || fail "ceph-mon did not start"
+    ceph_wait_pid mon.a
+    # The OSD's own uuid, given to both, so that the monitor knows the OSD that registers.
+    cephq osd create "$osd_uuid" >/dev/null || fail "ceph osd create"
+    ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
+        || fail "ceph-osd --mkfs: $(tail -5 "$CEPH_DIR/log/mkfs.out")"
+    # A first start sometimes fails its registration with the monitor ("wrong
+    # fsid", seen right after another cluster went down); a second one works.
+    if ! ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1; then
+        sleep 1
+        ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
+            || fail "ceph-osd did not start: $(grep -h -- ' -1 ' "$CEPH_DIR/log/osd.0.log" | tail -3)"
+    fi
+    ceph_wait_pid osd.0
+    cephq osd pool create rbd 8 >/dev/null 2>&1 || fail "ceph osd pool create rbd"
+    timeout 60 rbd pool init rbd || fail "rbd pool init"
+    # The pool takes writes once its placement groups are active (there is
+    # no manager to ask, so an object write that completes says so).
+    echo probe >"$CEPH_DIR/probe"
+    timeout 60 rados -p rbd put probe "$CEPH_DIR/probe" || fail "the pool rbd takes no writes"
+    timeout 60 rados -p rbd rm probe || fail "rados rm"
+}
