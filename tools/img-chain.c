@@ -156,9 +156,7 @@ int img_rebase(int argc, char **argv)
     if (!unsafe && backing[0] && probe_new_backing(filename, backing, backing_fmt) < 0) {
         goto out;
     }
-    memset(&loc, 0, sizeof(loc));
-    loc.prot_type = QB_PROT_FILE;
-    loc.prot_op.o_file.filename = backing;
+    file_loc(&loc, backing);
     progress_start(&prog, progress);
     if (qb_rebase(h.broker, h.qbs, &loc, bfmt, unsafe ? QB_REBASE_UNSAFE : 0,
                   progress ? chain_progress : NULL, &prog) < 0) {
@@ -233,9 +231,7 @@ int img_commit(int argc, char **argv)
         return 1;
     }
     warn_probed_raw(&h);
-    memset(&loc, 0, sizeof(loc));
-    loc.prot_type = QB_PROT_FILE;
-    loc.prot_op.o_file.filename = base;
+    file_loc(&loc, base);
     progress_start(&prog, progress);
     if (qb_commit(h.broker, h.qbs, base ? &loc : NULL, drop ? QB_COMMIT_KEEP_TOP : 0,
                   progress ? chain_progress : NULL, &prog) < 0) {
@@ -392,9 +388,7 @@ static int dd_create_output(ImgHandle *out, const char *filename, const char *fm
         error_report("Unknown file format '%s'", fmt);
         goto done;
     }
-    memset(&loc, 0, sizeof(loc));
-    loc.prot_type = QB_PROT_FILE;
-    loc.prot_op.o_file.filename = filename;
+    file_loc(&loc, filename);
     if (qb_fmt_info_set_options(broker, fi, opts) < 0 ||
         qb_create(broker, qbs, &loc, fi, LIBQBLOCK_O_CACHE_WB) < 0) {
         error_report("%s: error while creating output image: %s", filename, broker_msg(broker));

@@ -234,9 +234,7 @@ int img_convert(int argc, char **argv)
                                &fi) < 0) {
             goto out;
         }
-        memset(&loc, 0, sizeof(loc));
-        loc.prot_type = QB_PROT_FILE;
-        loc.prot_op.o_file.filename = dst_name;
+        file_loc(&loc, dst_name);
         params.target_loc = &loc;
         params.target_fmt = fi;
         params.target_flags = dst_flags;

@@ -567,6 +567,13 @@ void progress_end(Progress *p)
     }
 }
 
+void file_loc(QBlockProtInfo *loc, const char *name)
+{
+    memset(loc, 0, sizeof(*loc));
+    loc->prot_type = QB_PROT_FILE;
+    loc->prot_op.o_file.filename = name;
+}
+
 void *alloc_io_buffer(size_t size)
 {
     void *p = NULL;

@@ -190,9 +190,7 @@ static void report_detected_backing_format(const char *filename, const char *bac
         img_set_qemu_policy(broker, qbs) < 0) {
         goto out;
     }
-    memset(&loc, 0, sizeof(loc));
-    loc.prot_type = QB_PROT_FILE;
-    loc.prot_op.o_file.filename = path;
+    file_loc(&loc, path);
     if (qb_open(broker, qbs, &loc, NULL, LIBQBLOCK_O_NO_BACKING) == 0) {
         if (qb_info_image_static_get(broker, qbs, &info) == 0) {
             const char *name = qb_fmttype2str(info->fmt_type);
@@ -410,9 +408,7 @@ int img_create(int argc, char **argv)
         fflush(stdout);
     }
 
-    memset(&loc, 0, sizeof(loc));
-    loc.prot_type = QB_PROT_FILE;
-    loc.prot_op.o_file.filename = filename;
+    file_loc(&loc, filename);
     if (qb_create(broker, qbs, &loc, fi, LIBQBLOCK_O_CACHE_WB) < 0) {
         error_report("%s: %s", filename, broker_msg(broker));
         goto out;

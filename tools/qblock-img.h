@@ -205,6 +205,8 @@ void progress_end(Progress *p);
  * not bounce the data through one of its own; free() releases it.
  */
 void *alloc_io_buffer(size_t size);
+/* Fill @loc as the location of the local file (or qemu-img style name) @name. */
+void file_loc(QBlockProtInfo *loc, const char *name);
 
 /* Monotonic clock in seconds. */
 double now_seconds(void);
