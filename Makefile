@@ -266,7 +266,10 @@ endif
 # that add the sanitizer flags of a sanitized build: its libqblock.so
 # needs the sanitizer runtime loaded first, i.e. linked into the program.
 SAN_CC_FLAGS = $(if $(SAN_CFLAGS), $(SAN_CFLAGS) $(SAN_LDFLAGS))
-RUN_TESTS = SRCDIR='$(SRCDIR_ABS)' BUILDDIR='$(CURDIR)' \
+# Tests run as many at a time as make's -j says (`make -j2 check`), or as
+# TEST_JOBS says.
+TEST_JOBS ?= $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+RUN_TESTS = SRCDIR='$(SRCDIR_ABS)' BUILDDIR='$(CURDIR)' TEST_JOBS='$(TEST_JOBS)' \
 	    CC='$(CC)$(SAN_CC_FLAGS)' CXX='$(CXX)$(SAN_CC_FLAGS)' \
 	    TEST_CFLAGS='$(SAN_CFLAGS)' TEST_LDFLAGS='$(SAN_LDFLAGS)' \
 	    QEMU_IMG='$(QEMU_IMG)' QEMU_IO='$(QEMU_IO)' \

@@ -26,6 +26,9 @@ SELECTORs (default: $TESTS, else everything):
 
 Options:
   -t SECONDS   time limit per test [$TEST_TIMEOUT, else 300]
+  -j N         run N tests at once [$TEST_JOBS, else 1]; reports are still
+               printed in the order above, each when it and those before it
+               have finished
   -k           keep every scratch folder (they are printed)
   -v           print the output of passing tests too
   -l           list the selected tests and exit
@@ -49,12 +52,14 @@ EOF
 }
 
 timeout_s=${TEST_TIMEOUT:-300}
+jobs=${TEST_JOBS:-1}
 keep=no
 verbose=no
 list_only=no
-while getopts "t:kvlh" opt; do
+while getopts "t:j:kvlh" opt; do
     case $opt in
         t) timeout_s=$OPTARG ;;
+        j) jobs=$OPTARG ;;
         k) keep=yes ;;
         v) verbose=yes ;;
         l) list_only=yes ;;
@@ -63,6 +68,9 @@ while getopts "t:kvlh" opt; do
     esac
 done
 shift $((OPTIND - 1))
+case $jobs in
+    ''|*[!0-9]*|0) echo "run-tests.sh: the number of jobs must be a positive number, not '$jobs'" >&2; exit 2 ;;
+esac
 
 case $timeout_s in
     ''|*[!0-9]*) echo "run-tests.sh: the time limit must be a number of seconds, not '$timeout_s'" >&2; exit 2 ;;
@@ -175,7 +183,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-trap 'echo "run-tests.sh: interrupted" >&2; exit 130' INT TERM
+trap 'echo "run-tests.sh: interrupted" >&2; kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
 
 n_pass=0
 n_fail=0
@@ -237,19 +245,26 @@ plural() {
     if [ "$1" -eq 1 ]; then echo "$1 $2"; else echo "$1 ${2}s"; fi
 }
 
+# took START: the seconds since START (an $EPOCHREALTIME), as "12.3 s".
+took() {
+    local now=$EPOCHREALTIME
+    awk -v a="$1" -v b="$now" 'BEGIN { printf "%.1f s", b - a }'
+}
+
 # ------------------------------------------------------------------
 # unit/*: Check binaries
 
 run_unit() {
     local name=$1 bin=$BUILDDIR/tests/$1 out tdir rc checks=0 fails=0 errs=0 nsum=0
-    local line c f e
+    local line c f e start=$EPOCHREALTIME
     tdir=$(mktemp -d "$WORK/${name#unit/}.XXXXXX")
     out=$tdir.log
     # shellcheck disable=SC2086
     (cd "$BUILDDIR" && san_setup "$tdir.san" && TEST_DIR=$tdir run_limited $TEST_WRAPPER "$bin") \
         </dev/null >"$out" 2>&1
     rc=$?
-    local san
+    local san time
+    time=$(took "$start")
     san=$(san_reports "$tdir.san")
     # Check prints "NN%: Checks: N, Failures: F, Errors: E" per suite runner.
     while IFS= read -r line; do
@@ -261,7 +276,7 @@ run_unit() {
     done <"$out"
 
     if [ $nsum -eq 0 ]; then
-        echo "FAIL $name (no Check summary; $(exit_text $rc))"
+        echo "FAIL $name (no Check summary; $(exit_text $rc); $time)"
         n_fail=$((n_fail + 1))
         show "$out" output
         show_san_reports "$tdir.san"
@@ -271,21 +286,21 @@ run_unit() {
     n_pass=$((n_pass + checks - bad))
     n_fail=$((n_fail + bad))
     if [ $bad -eq 0 ] && [ $rc -eq 0 ] && [ -z "$san" ]; then
-        echo "PASS $name ($(plural $checks check))"
+        echo "PASS $name ($(plural $checks check), $time)"
         [ "$verbose" = yes ] && show "$out" output
     elif [ $bad -eq 0 ]; then
         # Every check passed but the process failed afterwards (a leak, a
         # sanitizer or valgrind report, a crash at exit): one more failure.
         n_fail=$((n_fail + 1))
         if [ -n "$san" ]; then
-            echo "FAIL $name ($(plural $checks check) passed, but a sanitizer reported errors)"
+            echo "FAIL $name ($(plural $checks check) passed, but a sanitizer reported errors; $time)"
         else
-            echo "FAIL $name ($(plural $checks check) passed, but $(exit_text $rc))"
+            echo "FAIL $name ($(plural $checks check) passed, but $(exit_text $rc); $time)"
         fi
         show "$out" output
         show_san_reports "$tdir.san"
     else
-        echo "FAIL $name ($(plural $fails failure), $(plural $errs error) in $(plural $checks check); $(exit_text $rc))"
+        echo "FAIL $name ($(plural $fails failure), $(plural $errs error) in $(plural $checks check); $(exit_text $rc); $time)"
         show "$out" output
         show_san_reports "$tdir.san"
     fi
@@ -316,7 +331,7 @@ if [ -n "$TEST_WRAPPER" ]; then
 fi
 
 run_interop() {
-    local name=$1 base=${1#interop/} script golden tdir rc out err reason
+    local name=$1 base=${1#interop/} script golden tdir rc out err reason start=$EPOCHREALTIME time
     script=$SRCDIR/tests/interop/$base.sh
     golden=$SRCDIR/tests/interop/$base.out
     tdir=$(mktemp -d "$WORK/$base.XXXXXX")
@@ -326,6 +341,7 @@ run_interop() {
     (cd "$SRCDIR" && san_setup "$tdir.san" && TEST_DIR=$tdir QBLOCK_IMG=$qblock_img_for_tests \
         QBLOCK_VG_LOGDIR=$tdir.vg run_limited bash "$script") </dev/null >"$out" 2>"$err"
     rc=$?
+    time=$(took "$start")
 
     if [ $rc -eq 77 ]; then
         reason=$(grep -h -m1 'SKIP' "$out" "$err" 2>/dev/null | head -n1)
@@ -349,7 +365,7 @@ run_interop() {
     fi
 
     if [ -z "$why" ]; then
-        echo "PASS $name"
+        echo "PASS $name ($time)"
         n_pass=$((n_pass + 1))
         if [ "$verbose" = yes ]; then
             show "$out" stdout
@@ -357,7 +373,7 @@ run_interop() {
         fi
         return
     fi
-    echo "FAIL $name ($why)"
+    echo "FAIL $name ($why; $time)"
     n_fail=$((n_fail + 1))
     if [ -s "$tdir.diff" ]; then
         show "$tdir.diff" "diff -u $base.out actual"
@@ -376,12 +392,52 @@ run_interop() {
 
 # ------------------------------------------------------------------
 
-for t in ${tests[@]+"${tests[@]}"}; do
+# run_one INDEX: run test INDEX with its own counters (a subshell); its
+# report goes to $WORK/report.INDEX and its counts, once it is over, to
+# $WORK/counts.INDEX.
+run_one() {
+    local t=${tests[$1]}
+    n_pass=0 n_fail=0 n_skip=0
     case $t in
         unit/*) run_unit "$t" ;;
         interop/*) run_interop "$t" ;;
     esac
+    echo "$n_pass $n_fail $n_skip" >"$WORK/counts.$1.tmp" && mv "$WORK/counts.$1.tmp" "$WORK/counts.$1"
+}
+
+# flush_reports [final]: print, in order, every report whose test and all
+# tests before it are over; with "final", count a test that left no counts
+# (its subshell died) as failed.
+next_report=0
+flush_reports() {
+    local p f s
+    while [ $next_report -lt ${#tests[@]} ]; do
+        if [ ! -f "$WORK/counts.$next_report" ]; then
+            [ "${1:-}" = final ] || return 0
+            cat "$WORK/report.$next_report" 2>/dev/null
+            echo "FAIL ${tests[$next_report]} (the test runner lost track of it)"
+            n_fail=$((n_fail + 1))
+        else
+            cat "$WORK/report.$next_report"
+            read -r p f s <"$WORK/counts.$next_report"
+            n_pass=$((n_pass + p)); n_fail=$((n_fail + f)); n_skip=$((n_skip + s))
+        fi
+        next_report=$((next_report + 1))
+    done
+}
+
+running=0
+for i in ${tests[@]+"${!tests[@]}"}; do
+    while [ $running -ge "$jobs" ]; do
+        wait -n
+        running=$((running - 1))
+        flush_reports
+    done
+    run_one "$i" >"$WORK/report.$i" 2>&1 &
+    running=$((running + 1))
 done
+wait
+flush_reports final
 
 echo "$n_pass passed, $n_fail failed, $n_skip skipped"
 [ $n_fail -eq 0 ]

@@ -33,13 +33,96 @@ static int report(int code)
     return 1;
 }
 
+/* run MODE: the work of one mode on an open broker; returns the exit status. */
+static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const char *mode,
+               char **args, int nargs)
+{
+    int ret;
+
+    if (strcmp(mode, "create") == 0 && nargs == 2) {
+        if (fmt->fmt_type == QB_FMT_RBD) {
+            fmt->fmt_op.o_rbd.virt_size = strtoull(args[0], NULL, 0);
+            fmt->fmt_op.o_rbd.cluster_size = strtoull(args[1], NULL, 0);
+        } else {
+            fmt->fmt_op.o_raw.virt_size = strtoull(args[0], NULL, 0);
+        }
+        ret = qb_create(b, qbs, loc, fmt, 0);
+        if (ret < 0) {
+            return report(ret);
+        }
+        printf("ok\n");
+        return 0;
+    }
+    if (strcmp(mode, "size") == 0 && nargs == 0) {
+        QBlockStaticInfo *info = NULL;
+        ret = qb_open(b, qbs, loc, fmt, 0);
+        if (ret < 0) {
+            return report(ret);
+        }
+        ret = qb_info_image_static_get(b, qbs, &info);
+        if (ret < 0) {
+            report(ret);
+            qb_close(b, qbs);
+            return 1;
+        }
+        printf("size %llu\n", (unsigned long long)info->virt_size);
+        qb_info_image_static_delete(b, &info);
+        return qb_close(b, qbs) < 0;
+    }
+    if ((strcmp(mode, "write") == 0 || strcmp(mode, "read") == 0) && nargs == 3) {
+        uint64_t off = strtoull(args[0], NULL, 0);
+        size_t len = strtoull(args[1], NULL, 0);
+        int byte = (int)strtol(args[2], NULL, 0);
+        bool wr = mode[0] == 'w';
+        unsigned char *buf;
+        int status = 0;
+
+        ret = qb_open(b, qbs, loc, fmt, wr ? LIBQBLOCK_O_RDWR : 0);
+        if (ret < 0) {
+            return report(ret);
+        }
+        buf = malloc(len ? len : 1);
+        if (!buf) {
+            qb_close(b, qbs);
+            return 2;
+        }
+        memset(buf, wr ? byte : ~byte, len);
+        if (wr) {
+            if (qb_write(b, qbs, buf, len, off) != (int64_t)len) {
+                status = report(-1);
+            }
+        } else if (qb_read(b, qbs, buf, len, off) != (int64_t)len) {
+            status = report(-1);
+        } else {
+            for (size_t i = 0; i < len; i++) {
+                if (buf[i] != (unsigned char)byte) {
+                    printf("failed: mismatch at %llu\n", (unsigned long long)(off + i));
+                    status = 1;
+                    break;
+                }
+            }
+        }
+        free(buf);
+        ret = qb_close(b, qbs);
+        if (status == 0 && ret < 0) {
+            status = report(ret);
+        }
+        if (status == 0) {
+            printf("ok\n");
+        }
+        return status;
+    }
+    fprintf(stderr, "qbrbd: unknown mode or wrong arguments\n");
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     QBlockProtInfo loc;
     QBlockFmtInfo *fmt = NULL;
     QBlockState *qbs = NULL;
     const char *fmt_name = "rbd";
-    int opt, ret;
+    int opt, status = 2;
 
     memset(&loc, 0, sizeof(loc));
     loc.prot_type = QB_PROT_RBD;
@@ -55,78 +138,22 @@ int main(int argc, char **argv)
     if (argc - optind < 3 || qb_broker_new(&b) < 0 || qb_state_new(b, &qbs) < 0 ||
         qb_fmt_info_new(b, &fmt) < 0) {
         fprintf(stderr, "usage: qbrbd [-c CONF] [-u USER] [-s SNAP] [-f FMT] POOL IMAGE MODE ARGS\n");
-        return 2;
+        goto out;
     }
     loc.prot_op.o_rbd.pool = argv[optind][0] ? argv[optind] : NULL;
     loc.prot_op.o_rbd.image = argv[optind + 1][0] ? argv[optind + 1] : NULL;
-    const char *mode = argv[optind + 2];
-    char **args = argv + optind + 3;
-    int nargs = argc - optind - 3;
     fmt->fmt_type = qb_str2fmttype(fmt_name);
+    status = run(qbs, &loc, fmt, argv[optind + 2], argv + optind + 3, argc - optind - 3);
 
-    if (strcmp(mode, "create") == 0 && nargs == 2) {
-        if (fmt->fmt_type == QB_FMT_RBD) {
-            fmt->fmt_op.o_rbd.virt_size = strtoull(args[0], NULL, 0);
-            fmt->fmt_op.o_rbd.cluster_size = strtoull(args[1], NULL, 0);
-        } else {
-            fmt->fmt_op.o_raw.virt_size = strtoull(args[0], NULL, 0);
-        }
-        ret = qb_create(b, qbs, &loc, fmt, 0);
-        if (ret < 0) {
-            return report(ret);
-        }
-        printf("ok\n");
-        return 0;
+out:
+    if (fmt) {
+        qb_fmt_info_delete(b, &fmt);
     }
-    if (strcmp(mode, "size") == 0 && nargs == 0) {
-        QBlockStaticInfo *info = NULL;
-        ret = qb_open(b, qbs, &loc, fmt, 0);
-        if (ret < 0 || (ret = qb_info_image_static_get(b, qbs, &info)) < 0) {
-            return report(ret);
-        }
-        printf("size %llu\n", (unsigned long long)info->virt_size);
-        qb_info_image_static_delete(b, &info);
-        return qb_close(b, qbs) < 0;
+    if (qbs) {
+        qb_state_delete(b, &qbs);
     }
-    if ((strcmp(mode, "write") == 0 || strcmp(mode, "read") == 0) && nargs == 3) {
-        uint64_t off = strtoull(args[0], NULL, 0);
-        size_t len = strtoull(args[1], NULL, 0);
-        int byte = (int)strtol(args[2], NULL, 0);
-        unsigned char *buf = malloc(len ? len : 1);
-        bool wr = mode[0] == 'w';
-
-        if (!buf) {
-            return 2;
-        }
-        ret = qb_open(b, qbs, &loc, fmt, wr ? LIBQBLOCK_O_RDWR : 0);
-        if (ret < 0) {
-            return report(ret);
-        }
-        memset(buf, byte, len);
-        if (wr) {
-            if (qb_write(b, qbs, buf, len, off) != (int64_t)len) {
-                return report(-1);
-            }
-        } else {
-            memset(buf, ~byte, len);
-            if (qb_read(b, qbs, buf, len, off) != (int64_t)len) {
-                return report(-1);
-            }
-            for (size_t i = 0; i < len; i++) {
-                if (buf[i] != (unsigned char)byte) {
-                    printf("failed: mismatch at %llu\n", (unsigned long long)(off + i));
-                    return 1;
-                }
-            }
-        }
-        ret = qb_close(b, qbs);
-        if (ret < 0) {
-            return report(ret);
-        }
-        free(buf);
-        printf("ok\n");
-        return 0;
+    if (b) {
+        qb_broker_delete(&b);
     }
-    fprintf(stderr, "qbrbd: unknown mode or wrong arguments\n");
-    return 2;
+    return status;
 }
