@@ -7,7 +7,12 @@
 #include <string.h>
 
 #ifdef CONFIG_RBD
+#include <dlfcn.h>
+#include <pthread.h>
 #include <rbd/librbd.h>
+
+/* The library loaded on first use (see rbd_lib_load). */
+#define RBD_LIB_SONAME "librbd.so.1"
 #endif
 
 #include "block/block_int.h"
@@ -236,6 +241,76 @@ char *rbd_format_location(const char *pool, const char *image, const char *snap,
 #ifdef CONFIG_RBD
 
 /* ------------------------------------------------------------------ */
+/* librbd, loaded on first use                                          */
+
+/*
+ * librbd and librados are loaded when the first RBD location is used, not
+ * when libqblock is: they bring Ceph's runtime with them (some thirty
+ * libraries), which cost every program linking libqblock about 0.1 s at
+ * start-up whether it touched RBD or not, and a machine without Ceph's
+ * libraries could not load libqblock at all. The build still needs
+ * librbd's headers; these are every function of theirs the driver calls.
+ */
+#define RBD_LIB_FUNCS(X) \
+    X(rados_conf_read_file) \
+    X(rados_conf_set) \
+    X(rados_connect) \
+    X(rados_create) \
+    X(rados_ioctx_create) \
+    X(rados_ioctx_destroy) \
+    X(rados_ioctx_set_namespace) \
+    X(rados_shutdown) \
+    X(rbd_close) \
+    X(rbd_create) \
+    X(rbd_diff_iterate2) \
+    X(rbd_discard) \
+    X(rbd_flush) \
+    X(rbd_get_size) \
+    X(rbd_open) \
+    X(rbd_open_read_only) \
+    X(rbd_read) \
+    X(rbd_resize) \
+    X(rbd_stat) \
+    X(rbd_write)
+
+static struct {
+#define RBD_LIB_MEMBER(f) __typeof__(f) *f;
+    RBD_LIB_FUNCS(RBD_LIB_MEMBER)
+#undef RBD_LIB_MEMBER
+} rl;
+
+static pthread_once_t rbd_lib_once = PTHREAD_ONCE_INIT;
+static char rbd_lib_error[512];
+
+/* librbd.so.1 brings librados.so.2 as its dependency; never unloaded. */
+static void rbd_lib_load(void)
+{
+    void *h = dlopen(RBD_LIB_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+    if (!h) {
+        snprintf(rbd_lib_error, sizeof(rbd_lib_error), "cannot load " RBD_LIB_SONAME " (%s)",
+                 dlerror());
+        return;
+    }
+#define RBD_LIB_BIND(f)                                                                   \
+    if (!rbd_lib_error[0] && !(rl.f = (__typeof__(f) *)dlsym(h, #f))) {                   \
+        snprintf(rbd_lib_error, sizeof(rbd_lib_error), RBD_LIB_SONAME " has no %s", #f);  \
+    }
+    RBD_LIB_FUNCS(RBD_LIB_BIND)
+#undef RBD_LIB_BIND
+}
+
+/* 0 once librbd is loaded, else -ENOTSUP with a message naming what is missing. */
+static int rbd_lib_ready(const char *name, BdrvError *err)
+{
+    pthread_once(&rbd_lib_once, rbd_lib_load);
+    if (rbd_lib_error[0]) {
+        return bdrv_error_set(err, -ENOTSUP, "'%s': RBD needs librbd: %s", name, rbd_lib_error);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Connecting                                                          */
 
 /*
@@ -254,10 +329,10 @@ typedef struct RBDConn {
 static void rbd_disconnect(RBDConn *c)
 {
     if (c->have_io) {
-        rados_ioctx_destroy(c->io);
+        rl.rados_ioctx_destroy(c->io);
     }
     if (c->have_cluster) {
-        rados_shutdown(c->cluster);
+        rl.rados_shutdown(c->cluster);
     }
     c->have_io = c->have_cluster = false;
 }
@@ -268,33 +343,37 @@ static int rbd_connect(RBDConn *c, const RBDAddress *a, const char *name, BdrvEr
     int ret;
 
     memset(c, 0, sizeof(*c));
-    ret = rados_create(&c->cluster, a->user);
+    ret = rbd_lib_ready(name, err);
+    if (ret < 0) {
+        return ret;
+    }
+    ret = rl.rados_create(&c->cluster, a->user);
     if (ret < 0) {
         return bdrv_error_set(err, ret, "'%s': cannot create a RADOS cluster handle", name);
     }
     c->have_cluster = true;
-    rados_conf_set(c->cluster, "client_mount_timeout", RBD_DEFAULT_MOUNT_TIMEOUT);
+    rl.rados_conf_set(c->cluster, "client_mount_timeout", RBD_DEFAULT_MOUNT_TIMEOUT);
     /* With no conf= the default search runs (CEPH_CONF, /etc/ceph...): missing is fine. */
-    ret = rados_conf_read_file(c->cluster, a->conf);
+    ret = rl.rados_conf_read_file(c->cluster, a->conf);
     if (ret < 0 && a->conf) {
         bdrv_error_set(err, ret, "'%s': cannot read the Ceph configuration '%s'", name, a->conf);
         goto fail;
     }
     for (int i = 0; i < a->n_kv; i++) {
-        ret = rados_conf_set(c->cluster, a->keys[i], a->values[i]);
+        ret = rl.rados_conf_set(c->cluster, a->keys[i], a->values[i]);
         if (ret < 0) {
             bdrv_error_set(err, ret, "'%s': Ceph refuses the option %s=%s", name, a->keys[i],
                            a->values[i]);
             goto fail;
         }
     }
-    ret = rados_connect(c->cluster);
+    ret = rl.rados_connect(c->cluster);
     if (ret < 0) {
         bdrv_error_set(err, ret == -ETIMEDOUT ? -EIO : ret,
                        "'%s': cannot connect to the Ceph cluster (%s)", name, strerror(-ret));
         goto fail;
     }
-    ret = rados_ioctx_create(c->cluster, a->pool, &c->io);
+    ret = rl.rados_ioctx_create(c->cluster, a->pool, &c->io);
     if (ret < 0) {
         bdrv_error_set(err, ret, "'%s': cannot open the pool '%s' (%s)", name, a->pool,
                        strerror(-ret));
@@ -302,7 +381,7 @@ static int rbd_connect(RBDConn *c, const RBDAddress *a, const char *name, BdrvEr
     }
     c->have_io = true;
     if (a->nspace) {
-        rados_ioctx_set_namespace(c->io, a->nspace);
+        rl.rados_ioctx_set_namespace(c->io, a->nspace);
     }
     return 0;
 
@@ -343,7 +422,7 @@ static int rbd_create_image(const char *filename, uint64_t size, uint64_t obj_si
     if (ret < 0) {
         goto out;
     }
-    ret = rbd_create(c.io, a.image, size, &order);
+    ret = rl.rbd_create(c.io, a.image, size, &order);
     if (ret < 0) {
         bdrv_error_set(err, ret, "'%s': cannot create the RBD image (%s)", filename,
                        strerror(-ret));
@@ -421,9 +500,9 @@ static int rbd_open_node(BlockDriverState *bs, int flags, BdrvError *err)
         goto out;
     }
     if (flags & BDRV_O_RDWR) {
-        ret = rbd_open(s->conn.io, a.image, &s->image, NULL);
+        ret = rl.rbd_open(s->conn.io, a.image, &s->image, NULL);
     } else {
-        ret = rbd_open_read_only(s->conn.io, a.image, &s->image, a.snap);
+        ret = rl.rbd_open_read_only(s->conn.io, a.image, &s->image, a.snap);
     }
     if (ret < 0) {
         bdrv_error_set(err, ret, "'%s': cannot open the RBD image%s%s (%s)", bs->filename,
@@ -432,10 +511,10 @@ static int rbd_open_node(BlockDriverState *bs, int flags, BdrvError *err)
         rbd_disconnect(&s->conn);
         goto out;
     }
-    ret = rbd_stat(s->image, &info, sizeof(info));
+    ret = rl.rbd_stat(s->image, &info, sizeof(info));
     if (ret < 0) {
         bdrv_error_set(err, ret, "'%s': cannot read the RBD image's facts", bs->filename);
-        rbd_close(s->image);
+        rl.rbd_close(s->image);
         rbd_disconnect(&s->conn);
         goto out;
     }
@@ -450,7 +529,7 @@ static void rbd_close_node(BlockDriverState *bs)
 {
     BDRVRBDState *s = bs->opaque;
 
-    rbd_close(s->image);
+    rl.rbd_close(s->image);
     rbd_disconnect(&s->conn);
 }
 
@@ -466,7 +545,7 @@ static int rbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         size_t len = qiov->iov[i].iov_len, done = 0;
 
         while (done < len) {
-            ssize_t r = rbd_read(s->image, offset, len - done, buf + done);
+            ssize_t r = rl.rbd_read(s->image, offset, len - done, buf + done);
             if (r < 0) {
                 return (int)r;
             }
@@ -487,7 +566,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVRBDState *s = bs->opaque;
     uint64_t size;
-    int ret = rbd_get_size(s->image, &size);
+    int ret = rl.rbd_get_size(s->image, &size);
 
     if (ret < 0) {
         return ret;
@@ -497,7 +576,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
      * writes (a new qcow2 starts empty), as a file does: grow the image.
      */
     if (offset + qiov->size > size) {
-        ret = rbd_resize(s->image, offset + qiov->size);
+        ret = rl.rbd_resize(s->image, offset + qiov->size);
         if (ret < 0) {
             return ret;
         }
@@ -508,7 +587,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         size_t len = qiov->iov[i].iov_len, done = 0;
 
         while (done < len) {
-            ssize_t r = rbd_write(s->image, offset, len - done, buf + done);
+            ssize_t r = rl.rbd_write(s->image, offset, len - done, buf + done);
             if (r < 0) {
                 return (int)r;
             }
@@ -525,7 +604,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 static int rbd_flush_node(BlockDriverState *bs)
 {
     BDRVRBDState *s = bs->opaque;
-    return rbd_flush(s->image);
+    return rl.rbd_flush(s->image);
 }
 
 static int rbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -535,7 +614,7 @@ static int rbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     /* rbd_discard returns the length as an int: keep each piece well below INT_MAX. */
     while (bytes) {
         uint64_t n = MIN(bytes, (uint64_t)1 << 30);
-        int r = rbd_discard(s->image, offset, n);
+        int r = rl.rbd_discard(s->image, offset, n);
         if (r < 0) {
             return r;
         }
@@ -586,7 +665,7 @@ static int rbd_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
     *map = offset;
     *file = bs;
     *pnum = bytes;
-    ret = rbd_get_size(s->image, &size);
+    ret = rl.rbd_get_size(s->image, &size);
     if (ret < 0) {
         return ret;
     }
@@ -599,7 +678,7 @@ static int rbd_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
      * in full, as QEMU's rbd driver does; a hole is an object never
      * written (or discarded), which reads as zeros.
      */
-    ret = rbd_diff_iterate2(s->image, NULL, offset, bytes, 1, 1, rbd_diff_cb, &run);
+    ret = rl.rbd_diff_iterate2(s->image, NULL, offset, bytes, 1, 1, rbd_diff_cb, &run);
     if (ret < 0) {
         return ret;
     }
@@ -623,7 +702,7 @@ static int64_t rbd_getlength(BlockDriverState *bs)
 {
     BDRVRBDState *s = bs->opaque;
     uint64_t size;
-    int ret = rbd_get_size(s->image, &size);
+    int ret = rl.rbd_get_size(s->image, &size);
 
     return ret < 0 ? ret : (int64_t)size;
 }
@@ -638,7 +717,7 @@ static int rbd_truncate(BlockDriverState *bs, uint64_t offset, BdrvPrealloc prea
         return bdrv_error_set(err, -ENOTSUP, "'%s': RBD images cannot be preallocated",
                               bs->filename);
     }
-    ret = rbd_resize(s->image, offset);
+    ret = rl.rbd_resize(s->image, offset);
     if (ret < 0) {
         return bdrv_error_set(err, ret, "'%s': cannot resize the RBD image (%s)", bs->filename,
                               strerror(-ret));

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # 061-symbols.sh: libqblock.so.1 exports exactly the qb_* functions that
 # include/libqblock/*.h declares with LIBQBLOCK_EXPORT, every one of them at
-# version LIBQBLOCK_1.0, with soname libqblock.so.1 and no undefined symbol.
+# version LIBQBLOCK_1.0, with soname libqblock.so.1 and no undefined symbol,
+# and links no Ceph library (librbd is loaded on first use).
 
 set -eu
 
@@ -34,6 +35,17 @@ fi
 
 soname=$(readelf -d "$lib" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
 [ "$soname" = libqblock.so.1 ] || fail "soname is '$soname', not libqblock.so.1"
+
+# Ceph's libraries are loaded by block/rbd.c when an RBD location is first
+# used; linking them would cost every program that loads libqblock their
+# start-up (some thirty libraries) and make them a hard dependency.
+needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\].*/\1/p')
+[ -n "$needed" ] || fail "readelf lists no NEEDED library for $lib"
+for n in $needed; do
+    case $n in
+        librbd*|librados*|libceph*) fail "libqblock.so.1 links $n (it must be loaded on first use)" ;;
+    esac
+done
 
 # Declared: every LIBQBLOCK_EXPORT declaration, even one spread over several
 # lines. Preprocessor lines (the macro's own definition) are dropped, the
