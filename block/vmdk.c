@@ -385,50 +385,28 @@ int vmdk_desc_parse(const char *text, size_t len, bool want_extents, VmdkDesc *d
 }
 
 /*
- * Extent files are named relative to the descriptor's folder and must stay
- * inside it: absolute names and ".." components are refused, and so is a
- * name whose real path (through symbolic links) leaves the folder.
+ * An extent file name is taken as QEMU takes it: an absolute name as it
+ * is, a relative one from the descriptor's folder. Whether the file may be
+ * opened at all (inside the image's folder, a regular file) is the open
+ * policy's decision (bdrv_policy_check_path), so that the library's safe
+ * default confines extents while a caller that lifts it, as qblock-img
+ * does, opens every image qemu-img opens.
  */
 int vmdk_resolve_extent_path(char *dest, size_t sz, const char *desc_path, const char *name)
 {
     const char *slash = strrchr(desc_path, '/');
-    const char *p = name;
     int n;
 
-    if (!*name || name[0] == '/' || strchr(name, '\\')) {
-        return -EACCES;
+    if (!*name) {
+        return -EINVAL;
     }
-    while (*p) {
-        const char *c = strchr(p, '/');
-        size_t l = c ? (size_t)(c - p) : strlen(p);
-        if (l == 2 && p[0] == '.' && p[1] == '.') {
-            return -EACCES;
-        }
-        p += l + (c ? 1 : 0);
-    }
-    if (slash) {
-        n = snprintf(dest, sz, "%.*s/%s", (int)(slash - desc_path), desc_path, name);
-    } else {
+    if (name[0] == '/' || !slash) {
         n = snprintf(dest, sz, "%s", name);
+    } else {
+        n = snprintf(dest, sz, "%.*s/%s", (int)(slash - desc_path), desc_path, name);
     }
     if (n < 0 || (size_t)n >= sz) {
         return -ENAMETOOLONG;
-    }
-    {
-        char dir[PATH_MAX], real_dir[PATH_MAX], real_file[PATH_MAX];
-        size_t dl;
-        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - desc_path) : 1,
-                 slash ? desc_path : ".");
-        if (slash == desc_path) {
-            snprintf(dir, sizeof(dir), "/");
-        }
-        if (realpath(dir, real_dir) && realpath(dest, real_file)) {
-            dl = strlen(real_dir);
-            if (strcmp(real_dir, "/") != 0 &&
-                (strncmp(real_file, real_dir, dl) != 0 || real_file[dl] != '/')) {
-                return -EACCES;
-            }
-        }
     }
     return 0;
 }
@@ -727,10 +705,9 @@ static int vmdk_open_desc_file(BlockDriverState *bs, int flags, BdrvError *err)
         }
         ret = vmdk_resolve_extent_path(path, sizeof(path), bs->filename, x->filename);
         if (ret < 0) {
-            ret = bdrv_error_set(err, ret == -EACCES ? -EBADIMAGE : ret,
+            ret = bdrv_error_set(err, ret == -EINVAL ? -EBADIMAGE : ret,
                                  "image '%s': extent file name '%s' %s", bs->filename,
-                                 x->filename, ret == -EACCES
-                                 ? "leaves the descriptor's folder" : "is too long");
+                                 x->filename, ret == -EINVAL ? "is empty" : "is too long");
             goto out;
         }
         /*
