@@ -505,15 +505,17 @@ static int rbd_create_file(const char *filename, uint64_t size, BdrvPrealloc pre
     return rbd_create_image(filename, size, 0, err);
 }
 
+/* Format rbd's create options; qb_fmt_get_create_options lists them from here. */
+static const BdrvOptDesc rbd_create_opts[] = {
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0",
+      .help = "Size of the virtual disk" },
+    { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "0",
+      .help = "RBD object size (a power of two, 4K to 32M; 0: librbd's default, 4M)" },
+    { 0 }
+};
+
 int rbd_create_format(const char *filename, BdrvOpts *opts, int flags, BdrvError *err)
 {
-    static const BdrvOptDesc rbd_create_opts[] = {
-        { .name = "size", .type = BDRV_OPT_SIZE, .def = "0",
-          .help = "Size of the virtual disk" },
-        { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "0",
-          .help = "RBD object size (a power of two, 4K to 32M; 0: librbd's default, 4M)" },
-        { 0 }
-    };
     int ret;
 
     (void)flags;
@@ -843,6 +845,14 @@ const BlockDriver bdrv_rbd = {
     .bdrv_get_info = rbd_get_info,
     .bdrv_get_allocated_file_size = rbd_get_allocated_file_size,
     .bdrv_create_file = rbd_create_file,
+    /*
+     * Format rbd (raw data on an RBD image of its own object size) is
+     * created here (bdrv_create sends it here), and its capabilities are
+     * this driver's: qb_fmt_get_caps reads them from this table. The build
+     * without librbd sets neither, and so claims nothing for it.
+     */
+    .bdrv_create = rbd_create_format,
+    .create_opts = rbd_create_opts,
 };
 
 #else /* !CONFIG_RBD */
