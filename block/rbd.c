@@ -568,10 +568,16 @@ static int rbd_open_node(BlockDriverState *bs, int flags, BdrvError *err)
         ret = rl.rbd_open_read_only(s->conn.io, a.image, &s->image, a.snap);
     }
     if (ret < 0) {
+        char why[96];
+
+        if (ret == -ETIMEDOUT) {
+            snprintf(why, sizeof(why), "the Ceph cluster did not answer in %s s "
+                     "(rados_osd_op_timeout)", s->conn.osd_op_timeout);
+        } else {
+            snprintf(why, sizeof(why), "%s", strerror(-ret));
+        }
         bdrv_error_set(err, ret, "'%s': cannot open the RBD image%s%s (%s)", bs->filename,
-                       a.snap ? " at its snapshot " : "", a.snap ? a.snap : "",
-                       ret == -ETIMEDOUT ? "the Ceph cluster did not answer in time"
-                                         : strerror(-ret));
+                       a.snap ? " at its snapshot " : "", a.snap ? a.snap : "", why);
         rbd_disconnect(&s->conn);
         goto out;
     }

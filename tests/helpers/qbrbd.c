@@ -87,6 +87,24 @@ static int stream(QBlockState *qbs, uint64_t ops)
     return status;
 }
 
+/*
+ * Close @qbs after a mode's work ended with @status; a failed close fails a
+ * run that had succeeded (after a failure the close may fail too, say its
+ * flush timing out: the first error is the one reported). "ok" on success.
+ */
+static int finish(QBlockState *qbs, int status)
+{
+    int ret = qb_close(b, qbs);
+
+    if (status == 0 && ret < 0) {
+        status = report(ret);
+    }
+    if (status == 0) {
+        printf("ok\n");
+    }
+    return status;
+}
+
 /* run MODE: the work of one mode on an open broker; returns the exit status. */
 static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const char *mode,
                char **args, int nargs)
@@ -129,6 +147,7 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
         int byte = (int)strtol(args[2], NULL, 0);
         bool wr = mode[0] == 'w';
         unsigned char *buf;
+        int64_t r;
         int status = 0;
 
         ret = qb_open(b, qbs, loc, fmt, wr ? LIBQBLOCK_O_RDWR : 0);
@@ -141,7 +160,7 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
             return 2;
         }
         memset(buf, wr ? byte : ~byte, len);
-        int64_t r = wr ? qb_write(b, qbs, buf, len, off) : qb_read(b, qbs, buf, len, off);
+        r = wr ? qb_write(b, qbs, buf, len, off) : qb_read(b, qbs, buf, len, off);
         if (r != (int64_t)len) {
             status = report(r < 0 ? (int)r : -1);
         } else if (!wr) {
@@ -154,32 +173,14 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
             }
         }
         free(buf);
-        ret = qb_close(b, qbs);
-        if (status == 0 && ret < 0) {
-            status = report(ret);
-        }
-        if (status == 0) {
-            printf("ok\n");
-        }
-        return status;
+        return finish(qbs, status);
     }
     if (strcmp(mode, "stream") == 0 && nargs == 1) {
-        int status;
-
         ret = qb_open(b, qbs, loc, fmt, LIBQBLOCK_O_RDWR);
         if (ret < 0) {
             return report(ret);
         }
-        status = stream(qbs, strtoull(args[0], NULL, 0));
-        /* After a timeout the close may fail too (its flush times out): the first error counts. */
-        ret = qb_close(b, qbs);
-        if (status == 0 && ret < 0) {
-            status = report(ret);
-        }
-        if (status == 0) {
-            printf("ok\n");
-        }
-        return status;
+        return finish(qbs, stream(qbs, strtoull(args[0], NULL, 0)));
     }
     fprintf(stderr, "qbrbd: unknown mode or wrong arguments\n");
     return 2;

@@ -16,6 +16,20 @@ if ! grep -q "^#define CONFIG_RBD 1" "$BUILDDIR/config-host.h"; then
     skip "built without librbd"
 fi
 start_ceph
+
+# ended_failing WHAT RC FILE...: WHAT, run under `timeout 120`, failed (status
+# 1) by itself rather than being stopped by the bound (a hang) or crashing.
+ended_failing() {
+    local what=$1 rc=$2
+    shift 2
+    [ "$rc" -eq 124 ] && fail "$what hung (still waiting after 120 s)"
+    [ "$rc" -eq 1 ] || fail "$what exited $rc: $(cat "$@")"
+}
+
+# since START: the seconds since START (date +%s.%N), for the log.
+since() {
+    python3 -c "import time; print('%.1f' % (time.time() - $1))"
+}
 mon_pid=${CEPH_PIDS[0]}
 osd_pid=${CEPH_PIDS[1]}
 
@@ -49,12 +63,11 @@ kill -9 "$osd_pid"
 killed=$(date +%s.%N)
 rc=0
 wait "$stream_pid" || rc=$?
-[ $rc -eq 124 ] && fail "the stream hung after the OSD was killed (still waiting after 120 s)"
-[ $rc -eq 1 ] || fail "the stream exited $rc after the OSD was killed: $(cat stream.out stream.err)"
+ended_failing "the stream after the OSD was killed" $rc stream.out stream.err
 grep -q "^failed: QB_ERR_TIMEOUT: qb_[a-z]*: 'rbd:rbd/dead.*': the Ceph cluster did not answer in 3 s" stream.out \
     || fail "not a timeout naming the image and 3 s: $(cat stream.out stream.err)"
 echo "OSD killed mid-stream: QB_ERR_TIMEOUT naming the image and the file's 3 s"
-note "stream ($(python3 -c "import time; print('%.1f' % (time.time() - $killed))") s after the kill): $(tr '\n' ' ' <stream.out)"
+note "stream ($(since "$killed") s after the kill): $(tr '\n' ' ' <stream.out)"
 
 # With the whole cluster dead, opening the image fails within the mount
 # timeout that the location gives (2 s, over the file's 5 s).
@@ -62,9 +75,8 @@ rc=0
 started=$(date +%s.%N)
 timeout 120 "$QBLOCK_IMG" info -f raw "rbd:rbd/dead:conf=$TEST_DIR/short.conf:client_mount_timeout=2" \
     >info.out 2>info.err || rc=$?
-[ $rc -eq 124 ] && fail "qblock-img info hung on a dead cluster (still waiting after 120 s)"
-[ $rc -eq 1 ] || fail "qblock-img info exited $rc on a dead cluster: $(cat info.out info.err)"
+ended_failing "qblock-img info on a dead cluster" $rc info.out info.err
 grep -q "cannot connect to the Ceph cluster: it did not answer in 2 s (client_mount_timeout)" info.err \
     || fail "qblock-img info on a dead cluster: $(cat info.err)"
 echo "qblock-img info with the cluster dead: fails within the location's 2 s"
-note "info ($(python3 -c "import time; print('%.1f' % (time.time() - $started))") s): $(cat info.err)"
+note "info ($(since "$started") s): $(cat info.err)"
