@@ -252,6 +252,7 @@ char *rbd_format_location(const char *pool, const char *image, const char *snap,
  * librbd's headers; these are every function of theirs the driver calls.
  */
 #define RBD_LIB_FUNCS(X) \
+    X(rados_conf_get) \
     X(rados_conf_read_file) \
     X(rados_conf_set) \
     X(rados_connect) \
@@ -314,17 +315,65 @@ static int rbd_lib_ready(const char *name, BdrvError *err)
 /* Connecting                                                          */
 
 /*
- * How long connecting to the cluster may take unless the location or the
- * configuration says otherwise: librbd's own default (5 minutes) looks
- * like a hang to whoever runs qblock-img against a cluster that is down.
+ * How long the cluster may take to answer unless the configuration or the
+ * location says otherwise. librados' own defaults wait 5 minutes for the
+ * connection and for ever for each request once connected (0: no
+ * timeout), so a cluster whose monitor or OSD died hangs whoever reads or
+ * writes; with these a request fails with -ETIMEDOUT instead. A request's
+ * bound is generous: an OSD that dies in a healthy cluster is replaced
+ * within about 20 s (its heartbeat grace), which requests must outlive.
  */
-#define RBD_DEFAULT_MOUNT_TIMEOUT "30"
+static const struct {
+    const char *key;
+    const char *value;
+} rbd_default_conf[] = {
+    { "client_mount_timeout", "30" },   /* connecting: the monitor's first answer */
+    { "rados_mon_op_timeout", "30" },   /* each request to the monitor */
+    { "rados_osd_op_timeout", "60" },   /* each read, write, flush, discard */
+};
 
 typedef struct RBDConn {
     rados_t cluster;
     rados_ioctx_t io;
     bool have_cluster, have_io;
+    /* Seconds, as the connection uses them, for the messages of timeouts. */
+    char mount_timeout[16], osd_op_timeout[16];
 } RBDConn;
+
+/* The cluster's value of @key in @buf, or "?" when librados does not say. */
+static void rbd_conf_value(rados_t cluster, const char *key, char *buf, size_t len)
+{
+    if (rl.rados_conf_get(cluster, key, buf, len) < 0) {
+        snprintf(buf, len, "?");
+    }
+}
+
+/*
+ * Read the configuration file @conf (NULL: librados' search) with our
+ * defaults under it. librados keeps a value set with rados_conf_set over
+ * one from the file whatever their order (a set is an override, a file
+ * value is not: we checked), so a default is set only where the file left
+ * librados' own value unchanged. A file that sets one of these explicitly
+ * to librados' default (say rados_osd_op_timeout = 0) cannot be told apart
+ * from no setting and gets ours.
+ */
+static int rbd_read_conf(rados_t cluster, const char *conf)
+{
+    char before[ARRAY_SIZE(rbd_default_conf)][64], after[64];
+    int ret;
+
+    for (size_t i = 0; i < ARRAY_SIZE(rbd_default_conf); i++) {
+        rbd_conf_value(cluster, rbd_default_conf[i].key, before[i], sizeof(before[i]));
+    }
+    ret = rl.rados_conf_read_file(cluster, conf);
+    for (size_t i = 0; i < ARRAY_SIZE(rbd_default_conf); i++) {
+        rbd_conf_value(cluster, rbd_default_conf[i].key, after, sizeof(after));
+        if (strcmp(before[i], after) == 0) {
+            rl.rados_conf_set(cluster, rbd_default_conf[i].key, rbd_default_conf[i].value);
+        }
+    }
+    return ret;
+}
 
 static void rbd_disconnect(RBDConn *c)
 {
@@ -352,9 +401,8 @@ static int rbd_connect(RBDConn *c, const RBDAddress *a, const char *name, BdrvEr
         return bdrv_error_set(err, ret, "'%s': cannot create a RADOS cluster handle", name);
     }
     c->have_cluster = true;
-    rl.rados_conf_set(c->cluster, "client_mount_timeout", RBD_DEFAULT_MOUNT_TIMEOUT);
     /* With no conf= the default search runs (CEPH_CONF, /etc/ceph...): missing is fine. */
-    ret = rl.rados_conf_read_file(c->cluster, a->conf);
+    ret = rbd_read_conf(c->cluster, a->conf);
     if (ret < 0 && a->conf) {
         bdrv_error_set(err, ret, "'%s': cannot read the Ceph configuration '%s'", name, a->conf);
         goto fail;
@@ -367,14 +415,27 @@ static int rbd_connect(RBDConn *c, const RBDAddress *a, const char *name, BdrvEr
             goto fail;
         }
     }
+    /* The location's keys are set last: they win over the file and our defaults. */
+    rbd_conf_value(c->cluster, "client_mount_timeout", c->mount_timeout,
+                   sizeof(c->mount_timeout));
+    rbd_conf_value(c->cluster, "rados_osd_op_timeout", c->osd_op_timeout,
+                   sizeof(c->osd_op_timeout));
     ret = rl.rados_connect(c->cluster);
-    if (ret < 0) {
-        bdrv_error_set(err, ret == -ETIMEDOUT ? -EIO : ret,
-                       "'%s': cannot connect to the Ceph cluster (%s)", name, strerror(-ret));
+    if (ret == -ETIMEDOUT) {
+        bdrv_error_set(err, ret, "'%s': cannot connect to the Ceph cluster: it did not answer "
+                       "in %s s (client_mount_timeout)", name, c->mount_timeout);
+        goto fail;
+    } else if (ret < 0) {
+        bdrv_error_set(err, ret, "'%s': cannot connect to the Ceph cluster (%s)", name,
+                       strerror(-ret));
         goto fail;
     }
     ret = rl.rados_ioctx_create(c->cluster, a->pool, &c->io);
-    if (ret < 0) {
+    if (ret == -ETIMEDOUT) {
+        bdrv_error_set(err, ret, "'%s': cannot open the pool '%s': the Ceph cluster did not "
+                       "answer in time (rados_mon_op_timeout)", name, a->pool);
+        goto fail;
+    } else if (ret < 0) {
         bdrv_error_set(err, ret, "'%s': cannot open the pool '%s' (%s)", name, a->pool,
                        strerror(-ret));
         goto fail;
@@ -444,15 +505,17 @@ static int rbd_create_file(const char *filename, uint64_t size, BdrvPrealloc pre
     return rbd_create_image(filename, size, 0, err);
 }
 
+/* Format rbd's create options; qb_fmt_get_create_options lists them from here. */
+static const BdrvOptDesc rbd_create_opts[] = {
+    { .name = "size", .type = BDRV_OPT_SIZE, .def = "0",
+      .help = "Size of the virtual disk" },
+    { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "0",
+      .help = "RBD object size (a power of two, 4K to 32M; 0: librbd's default, 4M)" },
+    { 0 }
+};
+
 int rbd_create_format(const char *filename, BdrvOpts *opts, int flags, BdrvError *err)
 {
-    static const BdrvOptDesc rbd_create_opts[] = {
-        { .name = "size", .type = BDRV_OPT_SIZE, .def = "0",
-          .help = "Size of the virtual disk" },
-        { .name = "cluster_size", .type = BDRV_OPT_SIZE, .def = "0",
-          .help = "RBD object size (a power of two, 4K to 32M; 0: librbd's default, 4M)" },
-        { 0 }
-    };
     int ret;
 
     (void)flags;
@@ -505,9 +568,16 @@ static int rbd_open_node(BlockDriverState *bs, int flags, BdrvError *err)
         ret = rl.rbd_open_read_only(s->conn.io, a.image, &s->image, a.snap);
     }
     if (ret < 0) {
+        char why[96];
+
+        if (ret == -ETIMEDOUT) {
+            snprintf(why, sizeof(why), "the Ceph cluster did not answer in %s s "
+                     "(rados_osd_op_timeout)", s->conn.osd_op_timeout);
+        } else {
+            snprintf(why, sizeof(why), "%s", strerror(-ret));
+        }
         bdrv_error_set(err, ret, "'%s': cannot open the RBD image%s%s (%s)", bs->filename,
-                       a.snap ? " at its snapshot " : "", a.snap ? a.snap : "",
-                       strerror(-ret));
+                       a.snap ? " at its snapshot " : "", a.snap ? a.snap : "", why);
         rbd_disconnect(&s->conn);
         goto out;
     }
@@ -536,6 +606,22 @@ static void rbd_close_node(BlockDriverState *bs)
 /* ------------------------------------------------------------------ */
 /* Data                                                                */
 
+/*
+ * @ret, a request's result; a timeout (the cluster did not answer within
+ * rados_osd_op_timeout: an OSD or the monitor died) leaves a message that
+ * names the image and the bound for the facade.
+ */
+static int rbd_io_ret(BlockDriverState *bs, int ret)
+{
+    BDRVRBDState *s = bs->opaque;
+
+    if (ret == -ETIMEDOUT) {
+        bdrv_io_error_note(ret, "'%s': the Ceph cluster did not answer in %s s "
+                           "(rados_osd_op_timeout)", bs->filename, s->conn.osd_op_timeout);
+    }
+    return ret;
+}
+
 static int rbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVRBDState *s = bs->opaque;
@@ -547,7 +633,7 @@ static int rbd_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         while (done < len) {
             ssize_t r = rl.rbd_read(s->image, offset, len - done, buf + done);
             if (r < 0) {
-                return (int)r;
+                return rbd_io_ret(bs, (int)r);
             }
             if (r == 0) {
                 /* Past the end of the image: what is not there reads as zeros. */
@@ -569,7 +655,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     int ret = rl.rbd_get_size(s->image, &size);
 
     if (ret < 0) {
-        return ret;
+        return rbd_io_ret(bs, ret);
     }
     /*
      * librbd refuses writes past the end, but a format's file grows as it
@@ -578,7 +664,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     if (offset + qiov->size > size) {
         ret = rl.rbd_resize(s->image, offset + qiov->size);
         if (ret < 0) {
-            return ret;
+            return rbd_io_ret(bs, ret);
         }
     }
 
@@ -589,7 +675,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         while (done < len) {
             ssize_t r = rl.rbd_write(s->image, offset, len - done, buf + done);
             if (r < 0) {
-                return (int)r;
+                return rbd_io_ret(bs, (int)r);
             }
             if (r == 0) {
                 return -EIO;
@@ -604,7 +690,7 @@ static int rbd_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 static int rbd_flush_node(BlockDriverState *bs)
 {
     BDRVRBDState *s = bs->opaque;
-    return rl.rbd_flush(s->image);
+    return rbd_io_ret(bs, rl.rbd_flush(s->image));
 }
 
 static int rbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
@@ -616,7 +702,7 @@ static int rbd_pdiscard(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
         uint64_t n = MIN(bytes, (uint64_t)1 << 30);
         int r = rl.rbd_discard(s->image, offset, n);
         if (r < 0) {
-            return r;
+            return rbd_io_ret(bs, r);
         }
         offset += n;
         bytes -= n;
@@ -680,7 +766,7 @@ static int rbd_block_status(BlockDriverState *bs, uint64_t offset, uint64_t byte
      */
     ret = rl.rbd_diff_iterate2(s->image, NULL, offset, bytes, 1, 1, rbd_diff_cb, &run);
     if (ret < 0) {
-        return ret;
+        return rbd_io_ret(bs, ret);
     }
     if (!run.found || run.start >= offset + bytes) {
         *pnum = bytes;
@@ -765,6 +851,14 @@ const BlockDriver bdrv_rbd = {
     .bdrv_get_info = rbd_get_info,
     .bdrv_get_allocated_file_size = rbd_get_allocated_file_size,
     .bdrv_create_file = rbd_create_file,
+    /*
+     * Format rbd (raw data on an RBD image of its own object size) is
+     * created here (bdrv_create sends it here), and its capabilities are
+     * this driver's: qb_fmt_get_caps reads them from this table. The build
+     * without librbd sets neither, and so claims nothing for it.
+     */
+    .bdrv_create = rbd_create_format,
+    .create_opts = rbd_create_opts,
 };
 
 #else /* !CONFIG_RBD */

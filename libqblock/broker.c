@@ -98,8 +98,14 @@ int qb_fail_errno(QBroker *broker, int neg_errno, const BdrvError *err, const ch
 {
     int code = qb_code_from_errno(neg_errno);
 
+    char note[512];
+
     if (err && err->code && err->msg[0]) {
         return qb_fail(broker, code, -neg_errno, "%s: %s", func, err->msg);
+    }
+    /* A request's driver may have said more than the errno (see bdrv_io_error_note). */
+    if (bdrv_io_error_take(neg_errno, note, sizeof(note))) {
+        return qb_fail(broker, code, -neg_errno, "%s: %s", func, note);
     }
     return qb_fail(broker, code, -neg_errno, "%s: '%s': %s", func, filename ? filename : "",
                    strerror(-neg_errno));

@@ -23,6 +23,16 @@ static int fmt_driver(QBroker *broker, const char *func, enum QBlockFmtType fmt_
                        func, (int)fmt_type);
     }
     *pdrv = bdrv_find_format(name);
+    if (fmt_type == QB_FMT_RBD) {
+        /*
+         * Format rbd is raw data on an RBD image, which the RBD protocol
+         * driver creates, reads, writes, resizes and discards: its table
+         * answers. Without librbd that driver only refuses (no bdrv_create):
+         * nothing to claim.
+         */
+        const BlockDriver *rbd = bdrv_find_protocol("rbd");
+        *pdrv = rbd && rbd->bdrv_create ? rbd : NULL;
+    }
     return 0;
 }
 

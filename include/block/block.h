@@ -48,6 +48,14 @@ typedef struct BdrvError {
 HIDDEN int bdrv_error_set(BdrvError *err, int code, const char *fmt, ...) PRINTF_FMT(3, 4);
 /* Prepend "prefix: " to the message already in @err (no-op when none). */
 HIDDEN void bdrv_error_prefix(BdrvError *err, const char *fmt, ...) PRINTF_FMT(2, 3);
+/*
+ * A driver's description of why a request just failed with @code, kept for
+ * the calling thread (requests return only an errno); the facade takes it
+ * with bdrv_io_error_take, which copies it into @buf and returns true when
+ * the last note of this thread is for @code, and forgets the note either way.
+ */
+HIDDEN void bdrv_io_error_note(int code, const char *fmt, ...) PRINTF_FMT(2, 3);
+HIDDEN bool bdrv_io_error_take(int code, char *buf, size_t len);
 
 /* ---- I/O vectors ---- */
 

@@ -9,6 +9,11 @@
  *   size                     open read-only, print "size N"
  *   write OFFSET LEN BYTE    open read-write, write LEN bytes of BYTE
  *   read OFFSET LEN BYTE     open read-only, read LEN bytes, all must be BYTE
+ *   stream OPS               open read-write, then OPS times write 64 KiB of a
+ *                            new byte at the next 64 KiB of the image (wrapping)
+ *                            and read it back; prints "streaming" (flushed) once
+ *                            the first round trip worked, so that a test can
+ *                            stop the cluster while requests are in flight
  *
  * Prints "ok" (or "size N"), or "failed: CODE: message" and exits 1.
  */
@@ -29,8 +34,75 @@ static int report(int code)
     qb_error_get_human_str(b, msg, sizeof(msg));
     printf("failed: %s: %s\n", code == QB_ERR_INVALID_PARAM ? "QB_ERR_INVALID_PARAM" :
            code == QB_ERR_NOT_SUPPORTED ? "QB_ERR_NOT_SUPPORTED" :
-           code == QB_ERR_READ_ONLY ? "QB_ERR_READ_ONLY" : "other", msg);
+           code == QB_ERR_READ_ONLY ? "QB_ERR_READ_ONLY" :
+           code == QB_ERR_TIMEOUT ? "QB_ERR_TIMEOUT" :
+           code == QB_ERR_IO ? "QB_ERR_IO" : "other", msg);
     return 1;
+}
+
+enum { STREAM_CHUNK = 65536 };
+
+/* stream OPS on an open state: see the usage; returns the exit status. */
+static int stream(QBlockState *qbs, uint64_t ops)
+{
+    unsigned char *buf = malloc(2 * STREAM_CHUNK), *back = buf + STREAM_CHUNK;
+    QBlockStaticInfo *info = NULL;
+    uint64_t chunks;
+    int64_t r;
+    int status = 0;
+
+    if (!buf) {
+        return 2;
+    }
+    r = qb_info_image_static_get(b, qbs, &info);
+    if (r < 0) {
+        free(buf);
+        return report((int)r);
+    }
+    chunks = info->virt_size / STREAM_CHUNK;
+    qb_info_image_static_delete(b, &info);
+    for (uint64_t i = 0; i < ops && chunks; i++) {
+        uint64_t off = (i % chunks) * STREAM_CHUNK;
+
+        memset(buf, (int)(i % 251) + 1, STREAM_CHUNK);
+        r = qb_write(b, qbs, buf, STREAM_CHUNK, off);
+        if (r >= 0) {
+            r = qb_read(b, qbs, back, STREAM_CHUNK, off);
+        }
+        if (r < 0) {
+            status = report((int)r);
+            break;
+        }
+        if (memcmp(buf, back, STREAM_CHUNK) != 0) {
+            printf("failed: mismatch in the 64 KiB at %llu\n", (unsigned long long)off);
+            status = 1;
+            break;
+        }
+        if (i == 0) {
+            printf("streaming\n");
+            fflush(stdout);
+        }
+    }
+    free(buf);
+    return status;
+}
+
+/*
+ * Close @qbs after a mode's work ended with @status; a failed close fails a
+ * run that had succeeded (after a failure the close may fail too, say its
+ * flush timing out: the first error is the one reported). "ok" on success.
+ */
+static int finish(QBlockState *qbs, int status)
+{
+    int ret = qb_close(b, qbs);
+
+    if (status == 0 && ret < 0) {
+        status = report(ret);
+    }
+    if (status == 0) {
+        printf("ok\n");
+    }
+    return status;
 }
 
 /* run MODE: the work of one mode on an open broker; returns the exit status. */
@@ -75,6 +147,7 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
         int byte = (int)strtol(args[2], NULL, 0);
         bool wr = mode[0] == 'w';
         unsigned char *buf;
+        int64_t r;
         int status = 0;
 
         ret = qb_open(b, qbs, loc, fmt, wr ? LIBQBLOCK_O_RDWR : 0);
@@ -87,13 +160,10 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
             return 2;
         }
         memset(buf, wr ? byte : ~byte, len);
-        if (wr) {
-            if (qb_write(b, qbs, buf, len, off) != (int64_t)len) {
-                status = report(-1);
-            }
-        } else if (qb_read(b, qbs, buf, len, off) != (int64_t)len) {
-            status = report(-1);
-        } else {
+        r = wr ? qb_write(b, qbs, buf, len, off) : qb_read(b, qbs, buf, len, off);
+        if (r != (int64_t)len) {
+            status = report(r < 0 ? (int)r : -1);
+        } else if (!wr) {
             for (size_t i = 0; i < len; i++) {
                 if (buf[i] != (unsigned char)byte) {
                     printf("failed: mismatch at %llu\n", (unsigned long long)(off + i));
@@ -103,14 +173,14 @@ static int run(QBlockState *qbs, QBlockProtInfo *loc, QBlockFmtInfo *fmt, const 
             }
         }
         free(buf);
-        ret = qb_close(b, qbs);
-        if (status == 0 && ret < 0) {
-            status = report(ret);
+        return finish(qbs, status);
+    }
+    if (strcmp(mode, "stream") == 0 && nargs == 1) {
+        ret = qb_open(b, qbs, loc, fmt, LIBQBLOCK_O_RDWR);
+        if (ret < 0) {
+            return report(ret);
         }
-        if (status == 0) {
-            printf("ok\n");
-        }
-        return status;
+        return finish(qbs, stream(qbs, strtoull(args[0], NULL, 0)));
     }
     fprintf(stderr, "qbrbd: unknown mode or wrong arguments\n");
     return 2;

@@ -79,7 +79,7 @@ run "$QEMU_IMG" compare -q -f raw -F raw rbd:rbd/img1 mirror.raw
 echo "resize: grown to 24M and shrunk to 4M, data kept"
 
 # Snapshots: readable at the snapshot, read-only; the conf= and id= keys.
-timeout 60 rbd snap create rbd/img1@s1 >/dev/null 2>&1 || fail "rbd snap create"
+ceph_cli rbd snap create rbd/img1@s1 >/dev/null 2>&1 || fail "rbd snap create"
 run qbi write -q -f raw -P 0x99 rbd:rbd/img1 0 4096
 run "$QEMU_IMG" compare -q -f raw -F raw "rbd:rbd/img1@s1:conf=$CEPH_CONF:id=admin" mirror.raw
 run_fails qbi write -f raw -P 1 rbd:rbd/img1@s1 0 512
@@ -92,7 +92,7 @@ timeout 60 rbd info rbd/pub | grep -q "order 16 (64 KiB objects)" || fail "QB_FM
 run "$QBRBD" rbd pub write 12345 70000 0x3c
 run "$QEMU_IO" -f raw -c "read -P 0x3c 12345 70000" -c "read -P 0 0 12345" rbd:rbd/pub
 grep -q "^read 70000/70000" run.out || fail "qemu-io after QB_PROT_RBD write: $(cat run.out)"
-timeout 60 rbd snap create rbd/pub@p1 >/dev/null 2>&1 || fail "rbd snap create"
+ceph_cli rbd snap create rbd/pub@p1 >/dev/null 2>&1 || fail "rbd snap create"
 run "$QBRBD" rbd pub write 12345 100 0x3d
 run "$QBRBD" -s p1 rbd pub read 12345 70000 0x3c
 run "$QBRBD" rbd pub read 12345 100 0x3d

@@ -46,10 +46,30 @@ ceph_wait_pid() {
     fail "ceph daemon $1 did not start (log: $(tail -5 "$CEPH_DIR"/log/*"$1"*.log 2>/dev/null))"
 }
 
-# cephq ARGS...: the ceph CLI against the test cluster, with a timeout so a
-# broken cluster fails the script instead of hanging it.
+# ceph_cli CMD...: a Ceph command-line client (ceph, rbd) against the test
+# cluster, bounded by `timeout 60` so that a broken cluster fails the script
+# instead of hanging it. A client that sends its first request to the
+# monitor before it has received the monitor map sends a zero fsid, and the
+# monitor refuses the request (its log says "on fsid 00000000-..."): about
+# one call in ten on a loaded machine. Such a refusal, and only that, is
+# retried (the monitor did nothing); any other failure is the result.
+ceph_cli() {
+    local zero="fsid 00000000-0000-0000-0000-000000000000" before rc _
+    for _ in 1 2 3 4 5; do
+        before=$(grep -c "$zero" "$CEPH_DIR/log/mon.a.log")
+        rc=0
+        timeout 60 "$@" || rc=$?
+        [ $rc -eq 0 ] && return 0
+        sleep 0.5   # the monitor's log is written by a thread of its own
+        [ "$(grep -c "$zero" "$CEPH_DIR/log/mon.a.log")" != "$before" ] || return $rc
+        note "retrying '$*': the monitor refused a request with a zero fsid"
+    done
+    return $rc
+}
+
+# cephq ARGS...: the ceph CLI against the test cluster (see ceph_cli).
 cephq() {
-    timeout 60 ceph --connect-timeout 30 "$@"
+    ceph_cli ceph --connect-timeout 30 "$@"
 }
 
 # start_ceph: bring up the cluster, with a pool "rbd" ready for images, and
@@ -90,6 +110,8 @@ osd data = $CEPH_DIR/osd-0
 osd objectstore = memstore
 memstore device bytes = 1073741824
 osd journal size = 0
+osd crush update on start = false
+osd class update on start = false
 CONF
     export CEPH_CONF=$CEPH_DIR/ceph.conf
     monmaptool --create --add a "v1:127.0.0.1:$port" --fsid "$fsid" "$CEPH_DIR/monmap" \
@@ -100,18 +122,22 @@ CONF
     ceph_wait_pid mon.a
     # The OSD's own uuid, given to both, so that the monitor knows the OSD that registers.
     cephq osd create "$osd_uuid" >/dev/null || fail "ceph osd create"
+    # The OSD is placed in the CRUSH map here rather than by itself at start:
+    # its own placement is a monitor command sent as soon as it has
+    # authenticated, which can be before it has the monitor map (the race
+    # ceph_cli retries), and then the monitor refuses it ("wrong fsid" in
+    # the OSD's log) and the OSD exits. The two "update on start" options
+    # above keep it from sending those commands.
+    cephq osd crush add osd.0 1.0 root=default >"$CEPH_DIR/log/crush.out" 2>&1 \
+        || fail "ceph osd crush add: $(cat "$CEPH_DIR/log/crush.out")"
     ceph-osd -c "$CEPH_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
         || fail "ceph-osd --mkfs: $(tail -5 "$CEPH_DIR/log/mkfs.out")"
-    # A first start sometimes fails its registration with the monitor ("wrong
-    # fsid", seen right after another cluster went down); a second one works.
-    if ! ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1; then
-        sleep 1
-        ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
-            || fail "ceph-osd did not start: $(grep -h -- ' -1 ' "$CEPH_DIR/log/osd.0.log" | tail -3)"
-    fi
+    ceph-osd -c "$CEPH_CONF" -i 0 >>"$CEPH_DIR/log/mkfs.out" 2>&1 \
+        || fail "ceph-osd did not start: $(grep -h -- ' -1 ' "$CEPH_DIR/log/osd.0.log" | tail -3)"
     ceph_wait_pid osd.0
-    cephq osd pool create rbd 8 >/dev/null 2>&1 || fail "ceph osd pool create rbd"
-    timeout 60 rbd pool init rbd || fail "rbd pool init"
+    cephq osd pool create rbd 8 >"$CEPH_DIR/log/pool.out" 2>&1 \
+        || fail "ceph osd pool create rbd: $(cat "$CEPH_DIR/log/pool.out")"
+    ceph_cli rbd pool init rbd || fail "rbd pool init"
     # The pool takes writes once its placement groups are active (there is
     # no manager to ask, so an object write that completes says so).
     echo probe >"$CEPH_DIR/probe"

@@ -7,6 +7,14 @@
 #include "qbtest.h"
 
 #include <sys/wait.h>
+#include <unistd.h>
+
+/* CONFIG_RBD: whether this build reaches Ceph (rbd's capabilities depend on it). */
+#if defined(__has_include)
+#if __has_include("config-host.h")
+#include "config-host.h"
+#endif
+#endif
 
 #define KiB 1024ULL
 #define MiB (1024ULL * 1024ULL)
@@ -164,7 +172,7 @@ END_TEST
 /* Formats without a driver claim nothing, and creating or opening them is refused. */
 START_TEST(caps_driverless_formats_claim_nothing)
 {
-    static const enum QBlockFmtType none[] = { QB_FMT_RBD, QB_FMT_SHEEPDOG };
+    static const enum QBlockFmtType none[] = { QB_FMT_SHEEPDOG };
     QBroker *b = NULL;
     char path[PATH_MAX], raw[PATH_MAX];
 
@@ -193,6 +201,50 @@ START_TEST(caps_driverless_formats_claim_nothing)
         ck_assert_int_eq(qb_open(b, qbs, &loc, &fi, 0), QB_ERR_NOT_SUPPORTED);
         qb_state_delete(b, &qbs);
     }
+    qb_broker_delete(&b);
+}
+END_TEST
+
+/*
+ * Format rbd is raw data on an RBD image: with librbd it claims what the
+ * RBD driver does (create with size and object size, write, resize both
+ * ways, discard, zeros when new) and nothing it does not (backing files,
+ * snapshots, check, preallocation); without librbd it claims nothing. Its
+ * data lives only in Ceph, so a local file is refused either way.
+ */
+START_TEST(caps_rbd_claims_the_rbd_driver)
+{
+    const uint64_t want = QB_CAP_OPEN | QB_CAP_CREATE | QB_CAP_WRITE | QB_CAP_RESIZE_GROW |
+                          QB_CAP_RESIZE_SHRINK | QB_CAP_DISCARD | QB_CAP_ZERO_INIT;
+    const QBlockOptionDesc *list;
+    QBlockFmtCaps caps;
+    QBroker *b = NULL;
+    char path[PATH_MAX];
+    int count;
+
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    memset(&caps, 0xff, sizeof(caps));
+    ck_assert_int_eq(qb_fmt_get_caps(b, QB_FMT_RBD, &caps), 0);
+    ck_assert_uint_eq(caps.prealloc_modes, 0);
+#ifdef CONFIG_RBD
+    ck_assert_uint_eq(caps.flags, want);
+    ck_assert_int_eq(qb_fmt_get_create_options(b, QB_FMT_RBD, &list, &count), 0);
+    ck_assert_int_eq(count, 2);
+    ck_assert_str_eq(list[0].name, "size");
+    ck_assert_str_eq(list[1].name, "cluster_size");
+    for (int i = 0; i < count; i++) {
+        ck_assert_int_eq(list[i].type, QB_OPT_TYPE_SIZE);
+        ck_assert_uint_eq(list[i].flags, QB_OPT_F_SETTABLE);
+    }
+#else
+    (void)want;
+    ck_assert_uint_eq(caps.flags, 0);
+    ck_assert_int_eq(qb_fmt_get_create_options(b, QB_FMT_RBD, &list, &count),
+                     QB_ERR_NOT_SUPPORTED);
+#endif
+    qbt_path(path, sizeof(path), "not-in-ceph.rbd");
+    ck_assert_int_eq(create_with(b, QB_FMT_RBD, path, "size=1M"), QB_ERR_NOT_SUPPORTED);
+    ck_assert_int_eq(access(path, F_OK), -1);
     qb_broker_delete(&b);
 }
 END_TEST
@@ -336,7 +388,8 @@ START_TEST(caps_claims_match_behaviour)
     for (int f = QB_FMT_NONE + 1; f < QB_FMT_MAX; f++) {
         QBlockFmtCaps caps;
         ck_assert_int_eq(qb_fmt_get_caps(b, (enum QBlockFmtType)f, &caps), 0);
-        if (caps.flags & QB_CAP_OPEN) {
+        /* RBD images live in a Ceph cluster: interop 620 checks rbd's claims against one. */
+        if ((caps.flags & QB_CAP_OPEN) && f != QB_FMT_RBD) {
             check_one_format(b, (enum QBlockFmtType)f);
         }
     }
@@ -683,7 +736,8 @@ START_TEST(write_zeroes_read_back_every_format)
         QBlockFmtCaps caps;
 
         ck_assert_int_eq(qb_fmt_get_caps(b, (enum QBlockFmtType)f, &caps), 0);
-        if (!(caps.flags & QB_CAP_WRITE)) {
+        /* RBD images live in a Ceph cluster, not in local files. */
+        if (!(caps.flags & QB_CAP_WRITE) || f == QB_FMT_RBD) {
             continue;
         }
         for (int unmap = 0; unmap < 2; unmap++) {
@@ -798,6 +852,7 @@ static Suite *caps_suite(void)
     tcase_set_timeout(wz, 120);
     tcase_add_test(tc, caps_argument_errors);
     tcase_add_test(tc, caps_driverless_formats_claim_nothing);
+    tcase_add_test(tc, caps_rbd_claims_the_rbd_driver);
     tcase_add_test(tc, caps_claims_match_behaviour);
     tcase_add_test(tc, caps_compressed_read_and_snapshots_with_qemu);
     tcase_add_test(tc, caps_compressed_write_shrinks_data);

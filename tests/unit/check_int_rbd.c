@@ -2,8 +2,9 @@
 /*
  * check_int_rbd.c: the RBD driver's location parser and writer (escapes,
  * namespaces, snapshots, options, malformed names), the refusals that need
- * no cluster, and the public QB_PROT_RBD validation. The driver's I/O is
- * tested against a real Ceph cluster by interop 620.
+ * no cluster, the public QB_PROT_RBD validation, and the note a timed-out
+ * request leaves for the facade's message. The driver's I/O is tested
+ * against a real Ceph cluster by interop 620, its timeouts by 621.
  */
 
 #define _GNU_SOURCE
@@ -173,6 +174,30 @@ START_TEST(rbd_public_location_validated)
 }
 END_TEST
 
+/*
+ * A driver's note on a failed request (the RBD driver's "did not answer in
+ * N s") reaches only the report of that error, once, in its thread.
+ */
+START_TEST(rbd_io_error_note_goes_with_its_error)
+{
+    char buf[128] = "";
+
+    /* A note for another errno is not this error's, and is forgotten. */
+    bdrv_io_error_note(-ETIMEDOUT, "'rbd:p/i': the Ceph cluster did not answer in %d s", 7);
+    ck_assert(!bdrv_io_error_take(-EIO, buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "");
+    ck_assert(!bdrv_io_error_take(-ETIMEDOUT, buf, sizeof(buf)));
+    /* The matching error takes it, cut to the buffer, and only once. */
+    bdrv_io_error_note(-ETIMEDOUT, "'rbd:p/i': the Ceph cluster did not answer in %d s", 7);
+    ck_assert(bdrv_io_error_take(-ETIMEDOUT, buf, 12));
+    ck_assert_str_eq(buf, "'rbd:p/i': ");
+    ck_assert(!bdrv_io_error_take(-ETIMEDOUT, buf, sizeof(buf)));
+    bdrv_io_error_note(-ETIMEDOUT, "'rbd:p/i': the Ceph cluster did not answer in %d s", 7);
+    ck_assert(bdrv_io_error_take(-ETIMEDOUT, buf, sizeof(buf)));
+    ck_assert_str_eq(buf, "'rbd:p/i': the Ceph cluster did not answer in 7 s");
+}
+END_TEST
+
 static Suite *rbd_suite(void)
 {
     Suite *s = suite_create("rbd");
@@ -183,6 +208,7 @@ static Suite *rbd_suite(void)
     tcase_add_test(tc, rbd_location_round_trip);
     tcase_add_test(tc, rbd_refusals_without_a_cluster);
     tcase_add_test(tc, rbd_public_location_validated);
+    tcase_add_test(tc, rbd_io_error_note_goes_with_its_error);
     suite_add_tcase(s, tc);
     return s;
 }
