@@ -107,6 +107,11 @@ HIDDEN int state_check_range(QBroker *broker, const char *func, QBlockState *qbs
 
 /* Finish every asynchronous request, run its callback and stop the engine (aio.c). */
 HIDDEN void aio_state_shutdown(QBlockState *qbs);
+/*
+ * Inside a request's callback: the message and errno its worker's broker
+ * recorded when it failed, or NULL (a native read, a cancel, no memory).
+ */
+HIDDEN const char *aio_req_error(const QBlockAIOReq *req, int *err_no);
 
 /* Give @qbs the default open policy; free what its policy holds (policy.c). */
 HIDDEN void qb_policy_init(QBlockState *qbs);
