@@ -191,6 +191,33 @@ static int64_t aio_execute(QBlockAIOReq *r)
     return ret;
 }
 
+/* Run queued request @r, which aio_pick chose, to the done list; lock held, released meanwhile. */
+static void aio_run_one(QbAio *aio, QBlockAIOReq *r)
+{
+    bool was_write;
+
+    list_remove(&aio->queue, r);
+    r->state = AIO_RUNNING;
+    list_append(&aio->running, r);
+    pthread_mutex_unlock(&aio->lock);
+
+    r->ret = aio_execute(r);
+
+    pthread_mutex_lock(&aio->lock);
+    list_remove(&aio->running, r);
+    was_write = req_is_write(r);
+    if (was_write) {
+        aio->nwrites--;
+    }
+    r->state = AIO_DONE;
+    list_append(&aio->done, r);
+    aio_signal_fd(aio);
+    /* A finished write may unblock queued requests that other workers gave up on. */
+    if (was_write && aio->queue.head) {
+        pthread_cond_broadcast(&aio->work_cond);
+    }
+}
+
 static void *aio_worker(void *opaque)
 {
     QbAio *aio = opaque;
@@ -198,7 +225,6 @@ static void *aio_worker(void *opaque)
     pthread_mutex_lock(&aio->lock);
     for (;;) {
         QBlockAIOReq *r = aio_pick(aio);
-        bool was_write;
 
         if (!r) {
             if (aio->stop) {
@@ -207,29 +233,27 @@ static void *aio_worker(void *opaque)
             pthread_cond_wait(&aio->work_cond, &aio->lock);
             continue;
         }
-        list_remove(&aio->queue, r);
-        r->state = AIO_RUNNING;
-        list_append(&aio->running, r);
-        pthread_mutex_unlock(&aio->lock);
-
-        r->ret = aio_execute(r);
-
-        pthread_mutex_lock(&aio->lock);
-        list_remove(&aio->running, r);
-        was_write = req_is_write(r);
-        if (was_write) {
-            aio->nwrites--;
-        }
-        r->state = AIO_DONE;
-        list_append(&aio->done, r);
-        aio_signal_fd(aio);
-        /* A finished write may unblock queued requests that other workers gave up on. */
-        if (was_write && aio->queue.head) {
-            pthread_cond_broadcast(&aio->work_cond);
-        }
+        aio_run_one(aio, r);
     }
     pthread_mutex_unlock(&aio->lock);
     return NULL;
+}
+
+int aio_help(QBlockState *qbs)
+{
+    QbAio *aio = qbs->aio;
+    QBlockAIOReq *r;
+
+    if (!aio) {
+        return 0;
+    }
+    pthread_mutex_lock(&aio->lock);
+    r = aio_pick(aio);
+    if (r) {
+        aio_run_one(aio, r);
+    }
+    pthread_mutex_unlock(&aio->lock);
+    return r != NULL;
 }
 
 static int aio_thread_count(const QBlockState *qbs)

@@ -859,6 +859,7 @@ static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
     QBlockState **states = calloc(c->nsrc + 1, sizeof(*states));
     struct pollfd *fds = calloc(c->nsrc + 1, sizeof(*fds));
     int nfds = 0, ret = 0;
+    bool helped;
 
     c->slots = calloc(n, sizeof(*c->slots));
     if (!states || !fds || !c->slots) {
@@ -889,7 +890,17 @@ static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
             }
             break;
         }
-        while (poll(fds, (nfds_t)nfds, -1) < 0 && errno == EINTR) {
+        /*
+         * With nothing else to issue, this thread runs a queued request
+         * itself rather than sleep until a worker has woken up for it:
+         * with few requests in flight, the two wake-ups per request
+         * otherwise cost more than the request.
+         */
+        helped = false;
+        for (int k = 0; k < nfds; k++) {
+            helped |= aio_help(states[k]) > 0;
+        }
+        while (!helped && poll(fds, (nfds_t)nfds, -1) < 0 && errno == EINTR) {
         }
         /* It fails only for a state that is not open, which these are. */
         for (int k = 0; k < nfds; k++) {
