@@ -53,6 +53,8 @@ struct QBlockAIOReq {
     QBlockAIOFunc cb;
     void *opaque;
     int64_t ret;
+    int err_no;                 /* of a failure, with its message (NULL if none) */
+    char *err_msg;
     uint64_t seq;               /* submission order */
     QBlockAIOReq *prev, *next;  /* on the queue, running or done list */
 };
@@ -152,32 +154,68 @@ static void aio_signal_fd(QbAio *aio)
     } while (n < 0 && errno == EINTR);
 }
 
-/* Run one request with the worker's own broker; the result is a QB_ERR_* or a length. */
+/*
+ * Run one request with the worker's own broker; the result is a QB_ERR_* or
+ * a length. A failure's message and errno stay on the request.
+ */
 static int64_t aio_execute(QBlockAIOReq *r)
 {
     QBlockState *qbs = r->aio->qbs;
     QBroker broker;
+    int64_t ret = QB_ERR_INTERNAL_ERR;
 
     memset(&broker, 0, sizeof(broker));
     switch (r->op) {
     case AIO_READ:
     case AIO_WRITE: {
-        int64_t ret;
-
         /* As the synchronous calls do: a truncate or check waits for this request. */
         state_shared_begin(qbs);
         ret = r->op == AIO_READ
               ? state_preadv(&broker, "qb_aio_read", qbs, &r->qiov, r->offset)
               : state_pwritev(&broker, "qb_aio_write", qbs, &r->qiov, r->offset);
         state_shared_end(qbs);
-        return ret;
+        break;
     }
     case AIO_FLUSH:
-        return qb_flush(&broker, qbs);
+        ret = qb_flush(&broker, qbs);
+        break;
     case AIO_DISCARD:
-        return qb_discard(&broker, qbs, r->offset, r->len);
+        ret = qb_discard(&broker, qbs, r->offset, r->len);
+        break;
     }
-    return QB_ERR_INTERNAL_ERR;
+    if (ret < 0) {
+        /* Kept for library callers that report it (aio_req_error); no memory, no message. */
+        r->err_no = broker.err_no;
+        r->err_msg = strdup(broker.msg);
+    }
+    return ret;
+}
+
+/* Run queued request @r, which aio_pick chose, to the done list; lock held, released meanwhile. */
+static void aio_run_one(QbAio *aio, QBlockAIOReq *r)
+{
+    bool was_write;
+
+    list_remove(&aio->queue, r);
+    r->state = AIO_RUNNING;
+    list_append(&aio->running, r);
+    pthread_mutex_unlock(&aio->lock);
+
+    r->ret = aio_execute(r);
+
+    pthread_mutex_lock(&aio->lock);
+    list_remove(&aio->running, r);
+    was_write = req_is_write(r);
+    if (was_write) {
+        aio->nwrites--;
+    }
+    r->state = AIO_DONE;
+    list_append(&aio->done, r);
+    aio_signal_fd(aio);
+    /* A finished write may unblock queued requests that other workers gave up on. */
+    if (was_write && aio->queue.head) {
+        pthread_cond_broadcast(&aio->work_cond);
+    }
 }
 
 static void *aio_worker(void *opaque)
@@ -187,7 +225,6 @@ static void *aio_worker(void *opaque)
     pthread_mutex_lock(&aio->lock);
     for (;;) {
         QBlockAIOReq *r = aio_pick(aio);
-        bool was_write;
 
         if (!r) {
             if (aio->stop) {
@@ -196,29 +233,27 @@ static void *aio_worker(void *opaque)
             pthread_cond_wait(&aio->work_cond, &aio->lock);
             continue;
         }
-        list_remove(&aio->queue, r);
-        r->state = AIO_RUNNING;
-        list_append(&aio->running, r);
-        pthread_mutex_unlock(&aio->lock);
-
-        r->ret = aio_execute(r);
-
-        pthread_mutex_lock(&aio->lock);
-        list_remove(&aio->running, r);
-        was_write = req_is_write(r);
-        if (was_write) {
-            aio->nwrites--;
-        }
-        r->state = AIO_DONE;
-        list_append(&aio->done, r);
-        aio_signal_fd(aio);
-        /* A finished write may unblock queued requests that other workers gave up on. */
-        if (was_write && aio->queue.head) {
-            pthread_cond_broadcast(&aio->work_cond);
-        }
+        aio_run_one(aio, r);
     }
     pthread_mutex_unlock(&aio->lock);
     return NULL;
+}
+
+int aio_help(QBlockState *qbs)
+{
+    QbAio *aio = qbs->aio;
+    QBlockAIOReq *r;
+
+    if (!aio) {
+        return 0;
+    }
+    pthread_mutex_lock(&aio->lock);
+    r = aio_pick(aio);
+    if (r) {
+        aio_run_one(aio, r);
+    }
+    pthread_mutex_unlock(&aio->lock);
+    return r != NULL;
 }
 
 static int aio_thread_count(const QBlockState *qbs)
@@ -607,6 +642,12 @@ int qb_aio_discard(QBroker *broker, QBlockState *qbs, uint64_t offset, uint64_t 
     return aio_nodata(broker, "qb_aio_discard", qbs, AIO_DISCARD, offset, len, cb, opaque, req);
 }
 
+const char *aio_req_error(const QBlockAIOReq *req, int *err_no)
+{
+    *err_no = req->err_no;
+    return req->err_msg;
+}
+
 int qb_aio_get_fd(QBroker *broker, QBlockState *qbs)
 {
     QbAio *aio;
@@ -646,6 +687,7 @@ static int aio_run_completions(QbAio *aio)
         list = r->next;
         r->cb(r, r->ret, r->opaque);
         qiov_destroy(&r->qiov);
+        free(r->err_msg);
         free(r);
         n++;
         /* Freed slots are counted one by one, so a callback may submit again. */

@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <inttypes.h>
-#include <pthread.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -63,13 +63,41 @@ static uint64_t image_size(QBlockState *qbs)
 /* ------------------------------------------------------------------ */
 /* convert                                                             */
 
-/* What a piece of a chunk is, as the source's block status says. */
-enum { SEG_DATA, SEG_ZERO, SEG_SKIP };
+/*
+ * What a piece of a chunk is: while reading, as the source's block status
+ * says (data, zeros, or skipped); while writing, also a piece of data to
+ * write compressed.
+ */
+enum { SEG_DATA, SEG_ZERO, SEG_SKIP, SEG_COMPRESS };
+
+/* Where a chunk is in its life: no chunk, its reads, then its writes. */
+enum { SLOT_FREE, SLOT_READ, SLOT_WRITE };
+
+struct ConvSlot;
 
 typedef struct ConvSeg {
     uint64_t off, len;          /* relative to the chunk */
     int kind;
+    struct ConvSlot *slot;      /* the request's callback finds its chunk through it */
 } ConvSeg;
+
+/*
+ * One chunk in flight: its buffer, the pieces its block status gave
+ * (@segs, read phase) and the requests that write it (@ops, write phase);
+ * @next is the first piece of the current phase not yet started.
+ */
+typedef struct ConvSlot {
+    struct ConvCtx *ctx;
+    int phase;
+    uint64_t chunk;
+    uint32_t si;                /* which source */
+    uint64_t off, len;          /* in the source */
+    uint64_t toff;              /* in the target */
+    uint8_t *buf;
+    ConvSeg *segs, *ops;
+    int nseg, nops, ops_cap, next;
+    int inflight;               /* its requests whose callbacks have not run */
+} ConvSlot;
 
 typedef struct ConvCtx {
     QBlockState *const *src;
@@ -87,35 +115,28 @@ typedef struct ConvCtx {
     bool top_only;              /* QB_CONVERT_BACKING_SHARED */
     bool need_status;           /* sparse detection or -B: ask the source's block status */
     bool in_order;
-    bool inline_run;            /* one request: the caller's thread does the work */
     QBlockProgressFunc progress;
     void *opaque;
+    uint64_t reported;          /* the last value the progress callback saw */
 
-    pthread_mutex_t lock;
-    pthread_cond_t cond;        /* every change below is broadcast */
-    uint64_t next_chunk;        /* the next chunk a worker takes */
+    /* The run: everything below is only touched by the caller's thread. */
+    QBroker broker;             /* for the synchronous calls; its messages are re-worded */
+    ConvSlot *slots;
+    uint32_t nslots;            /* = the requests that may be in flight */
+    uint32_t inflight;          /* asynchronous requests submitted, callbacks not yet run */
+    uint32_t writes_inflight;
+    uint64_t next_chunk;        /* the next chunk a slot takes */
     uint64_t next_write;        /* in order: the chunk whose turn it is to write */
     uint64_t done;              /* source bytes handled */
-    int running;                /* workers that have not finished */
-    bool stop;                  /* an error or a cancellation: take no new chunk */
+    bool busy;                  /* a queue was full: wait for a completion */
+    bool stop;                  /* an error or a cancellation: issue nothing new */
     int err_code, err_no;       /* the first failure */
     char err_msg[1024];
 } ConvCtx;
 
-/* Per worker: its own broker (brokers belong to one thread) and buffers. */
-typedef struct ConvWorker {
-    ConvCtx *ctx;
-    QBroker *broker;
-    uint8_t *buf;
-    ConvSeg *segs;
-    pthread_t thread;
-    bool started;
-} ConvWorker;
-
-/* Records the first failure (later ones are consequences) and stops the run. Lock held. */
-static void conv_fail_locked(ConvCtx *c, int code, int err_no, const char *fmt, ...)
-    PRINTF_FMT(4, 5);
-static void conv_fail_locked(ConvCtx *c, int code, int err_no, const char *fmt, ...)
+/* Records the first failure (later ones are consequences) and stops the run. */
+static void conv_fail(ConvCtx *c, int code, int err_no, const char *fmt, ...) PRINTF_FMT(4, 5);
+static void conv_fail(ConvCtx *c, int code, int err_no, const char *fmt, ...)
 {
     va_list ap;
 
@@ -127,28 +148,32 @@ static void conv_fail_locked(ConvCtx *c, int code, int err_no, const char *fmt, 
         va_end(ap);
     }
     c->stop = true;
-    pthread_cond_broadcast(&c->cond);
 }
 
-/* A failed call on the worker's broker: "<what> at byte N: <its message>". */
-static int conv_fail_call(ConvWorker *w, const char *what, uint64_t off)
+/* A failed synchronous call: "<what> at byte N: <its message>". */
+static int conv_fail_call(ConvCtx *c, const char *what, uint64_t off)
 {
-    ConvCtx *c = w->ctx;
-
-    pthread_mutex_lock(&c->lock);
-    conv_fail_locked(c, w->broker->err_code ? w->broker->err_code : QB_ERR_INTERNAL_ERR,
-                     w->broker->err_no, "qb_convert: %s at byte %" PRIu64 ": %s", what, off,
-                     inner_msg(w->broker));
-    pthread_mutex_unlock(&c->lock);
+    conv_fail(c, c->broker.err_code ? c->broker.err_code : QB_ERR_INTERNAL_ERR,
+              c->broker.err_no, "qb_convert: %s at byte %" PRIu64 ": %s", what, off,
+              inner_msg(&c->broker));
     return -1;
 }
 
-static int conv_write(ConvWorker *w, const uint8_t *buf, uint64_t len, uint64_t off)
+/*
+ * A failed asynchronous request, worded as the synchronous call's failure:
+ * the worker's message names the qb_aio_* call, which inner_msg drops.
+ */
+static void conv_fail_req(ConvCtx *c, QBlockAIOReq *req, int64_t ret, const char *what,
+                          uint64_t off)
 {
-    if (len && qb_write(w->broker, w->ctx->dst, buf, len, off) < 0) {
-        return conv_fail_call(w, "error while writing", off);
-    }
-    return 0;
+    QBroker b;
+    int err_no = 0;
+    const char *msg = aio_req_error(req, &err_no);
+
+    memset(&b, 0, sizeof(b));
+    snprintf(b.msg, sizeof(b.msg), "%s", msg ? msg : qb_strerror((int)ret));
+    conv_fail(c, (int)ret, err_no ? err_no : EIO, "qb_convert: %s at byte %" PRIu64 ": %s",
+              what, off, inner_msg(&b));
 }
 
 /*
@@ -156,10 +181,8 @@ static int conv_write(ConvWorker *w, const uint8_t *buf, uint64_t len, uint64_t 
  * target that starts out zeroed; on an existing one, zeros are written
  * wherever the target does not already read as zeros.
  */
-static int conv_zero(ConvWorker *w, uint64_t off, uint64_t len)
+static int conv_zero(ConvCtx *c, uint64_t off, uint64_t len)
 {
-    ConvCtx *c = w->ctx;
-
     if (c->zero_init) {
         return 0;
     }
@@ -168,7 +191,7 @@ static int conv_zero(ConvWorker *w, uint64_t off, uint64_t len)
         uint64_t n;
 
         memset(&st, 0, sizeof(st));
-        if (qb_block_status(w->broker, c->dst, off, len, &st) < 0 ||
+        if (qb_block_status(&c->broker, c->dst, off, len, &st) < 0 ||
             st.length == 0 || st.length > len) {
             /* Without a status, writing zeros is always correct. */
             st.length = min_u64(len, IO_CHUNK);
@@ -180,8 +203,8 @@ static int conv_zero(ConvWorker *w, uint64_t off, uint64_t len)
          * record zeros (qcow2 v3, qed) then do so without allocating,
          * over a backing file too, as qemu-img convert leaves them.
          */
-        if (!(st.flags & QB_BLOCK_ZERO) && qb_write_zeroes(w->broker, c->dst, off, n, 0) < 0) {
-            return conv_fail_call(w, "error while writing zeros", off);
+        if (!(st.flags & QB_BLOCK_ZERO) && qb_write_zeroes(&c->broker, c->dst, off, n, 0) < 0) {
+            return conv_fail_call(c, "error while writing zeros", off);
         }
         off += n;
         len -= n;
@@ -190,18 +213,92 @@ static int conv_zero(ConvWorker *w, uint64_t off, uint64_t len)
 }
 
 /*
- * Writes a buffer read from the source, leaving out every run of whole
- * zero sectors at least c->sparse bytes long.
+ * Compressed output: writes the buffer (cluster-aligned at @off, whole
+ * clusters except at the end of the target) as compressed clusters, one
+ * request per run of clusters that are not all zeros. A partial last
+ * cluster is padded with zeros up to the cluster or the target's end,
+ * since compressed clusters are stored whole; the slot's buffer has room.
+ * Compressed clusters are appended to the image file in the order they
+ * are written, so these writes are synchronous, one after the other.
  */
-static int conv_buffer(ConvWorker *w, const uint8_t *buf, uint64_t len, uint64_t off)
+static int conv_compressed(ConvCtx *c, uint8_t *buf, uint64_t len, uint64_t off)
 {
-    uint64_t sparse = w->ctx->sparse, pos = 0;
+    uint64_t cs = c->compress_cluster, pos = 0;
+
+    while (pos < len) {
+        uint64_t run = pos;
+
+        while (run < len && !buffer_is_zero(buf + run, min_u64(cs, len - run))) {
+            run += min_u64(cs, len - run);
+        }
+        if (run > pos) {
+            uint64_t wlen = run - pos;
+            if (wlen % cs) {
+                uint64_t padded = min_u64(ROUND_UP(wlen, cs), c->dst_size - (off + pos));
+                memset(buf + pos + wlen, 0, padded - wlen);
+                wlen = padded;
+            }
+            if (qb_write_compressed(&c->broker, c->dst, buf + pos, wlen, off + pos) < 0) {
+                return conv_fail_call(c, "error while compressing", off + pos);
+            }
+            pos = run;
+            continue;
+        }
+        run = min_u64(cs, len - pos);
+        if (conv_zero(c, off + pos, run) < 0) {
+            return -1;
+        }
+        pos += run;
+    }
+    return 0;
+}
+
+/* Appends a piece to @sl's write requests, merging it into the last one of its kind. */
+static int conv_add_op(ConvSlot *sl, int kind, uint64_t off, uint64_t len)
+{
+    ConvSeg *op;
+
+    if (len == 0) {
+        return 0;
+    }
+    if (sl->nops > 0 && sl->ops[sl->nops - 1].kind == kind && kind != SEG_DATA &&
+        sl->ops[sl->nops - 1].off + sl->ops[sl->nops - 1].len == off) {
+        sl->ops[sl->nops - 1].len += len;
+        return 0;
+    }
+    if (sl->nops == sl->ops_cap) {
+        int cap = sl->ops_cap ? sl->ops_cap * 2 : 16;
+        ConvSeg *p = realloc(sl->ops, (size_t)cap * sizeof(*p));
+        if (!p) {
+            conv_fail(sl->ctx, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
+            return -1;
+        }
+        sl->ops = p;
+        sl->ops_cap = cap;
+    }
+    op = &sl->ops[sl->nops++];
+    op->off = off;
+    op->len = len;
+    op->kind = kind;
+    op->slot = sl;
+    return 0;
+}
+
+/*
+ * The writes of a data piece read from the source: with sparse detection,
+ * every run of whole zero sectors at least c->sparse bytes long becomes a
+ * zero piece instead of written data.
+ */
+static int conv_plan_data(ConvSlot *sl, uint64_t start, uint64_t len)
+{
+    const uint8_t *buf = sl->buf + start;
+    uint64_t sparse = sl->ctx->sparse, pos = 0;
 
     if (sparse == 0) {
-        return conv_write(w, buf, len, off);
+        return conv_add_op(sl, SEG_DATA, start, len);
     }
     while (pos < len) {
-        uint64_t data_start = pos, j = pos, run_end = pos;
+        uint64_t j = pos, run_end = pos;
         bool found = false;
 
         while (j < len) {
@@ -225,13 +322,13 @@ static int conv_buffer(ConvWorker *w, const uint8_t *buf, uint64_t len, uint64_t
             }
             j = run_end;
         }
-        if (conv_write(w, buf + data_start, j - data_start, off + data_start) < 0) {
+        if (conv_add_op(sl, SEG_DATA, start + pos, j - pos) < 0) {
             return -1;
         }
         if (!found) {
             break;
         }
-        if (conv_zero(w, off + j, run_end - j) < 0) {
+        if (conv_add_op(sl, SEG_ZERO, start + j, run_end - j) < 0) {
             return -1;
         }
         pos = run_end;
@@ -239,57 +336,53 @@ static int conv_buffer(ConvWorker *w, const uint8_t *buf, uint64_t len, uint64_t
     return 0;
 }
 
-/*
- * Compressed output: writes the buffer (cluster-aligned at @off, whole
- * clusters except at the end of the target) as compressed clusters, one
- * request per run of clusters that are not all zeros. A partial last
- * cluster is padded with zeros up to the cluster or the target's end,
- * since compressed clusters are stored whole; the worker's buffer has room.
- */
-static int conv_compressed(ConvWorker *w, uint8_t *buf, uint64_t len, uint64_t off)
+/* The read is complete: turns the chunk's pieces into its write requests. */
+static int conv_plan_writes(ConvSlot *sl)
 {
-    ConvCtx *c = w->ctx;
-    uint64_t cs = c->compress_cluster, pos = 0;
+    sl->nops = 0;
+    for (int k = 0; k < sl->nseg; k++) {
+        const ConvSeg *sg = &sl->segs[k];
+        int ret = 0;
 
-    while (pos < len) {
-        uint64_t run = pos;
-
-        while (run < len && !buffer_is_zero(buf + run, min_u64(cs, len - run))) {
-            run += min_u64(cs, len - run);
+        if (sg->kind == SEG_ZERO) {
+            ret = conv_add_op(sl, SEG_ZERO, sg->off, sg->len);
+        } else if (sg->kind == SEG_DATA) {
+            ret = sl->ctx->compress_cluster ? conv_add_op(sl, SEG_COMPRESS, sg->off, sg->len)
+                                            : conv_plan_data(sl, sg->off, sg->len);
         }
-        if (run > pos) {
-            uint64_t wlen = run - pos;
-            if (wlen % cs) {
-                uint64_t padded = min_u64(ROUND_UP(wlen, cs), c->dst_size - (off + pos));
-                memset(buf + pos + wlen, 0, padded - wlen);
-                wlen = padded;
-            }
-            if (qb_write_compressed(w->broker, c->dst, buf + pos, wlen, off + pos) < 0) {
-                return conv_fail_call(w, "error while compressing", off + pos);
-            }
-            pos = run;
-            continue;
-        }
-        run = min_u64(cs, len - pos);
-        if (conv_zero(w, off + pos, run) < 0) {
+        if (ret < 0) {
             return -1;
         }
-        pos += run;
     }
+    sl->phase = SLOT_WRITE;
+    sl->next = 0;
     return 0;
 }
 
 /*
- * Splits [off, off+len) of source @s into data, zero and skipped pieces by
- * its block status, reading the data pieces into the worker's buffer.
- * Returns the number of pieces, or -1 after recording a failure.
+ * Takes the next chunk into @sl and splits it into data, zero and skipped
+ * pieces by the source's block status (a metadata lookup, done here; the
+ * data is read by the engine). Returns -1 after recording a failure.
  */
-static int conv_read_chunk(ConvWorker *w, QBlockState *s, uint64_t off, uint64_t len)
+static int conv_start_chunk(ConvCtx *c, ConvSlot *sl)
 {
-    ConvCtx *c = w->ctx;
-    uint64_t cs = c->compress_cluster, pos = 0;
-    int nseg = 0;
+    uint64_t cs = c->compress_cluster, pos = 0, off, len;
+    uint64_t i = c->next_chunk++;
+    uint32_t si = 0;
 
+    while (c->first_chunk[si + 1] <= i) {
+        si++;
+    }
+    off = (i - c->first_chunk[si]) * (uint64_t)IO_CHUNK;
+    len = min_u64(IO_CHUNK, c->size[si] - off);
+    sl->chunk = i;
+    sl->si = si;
+    sl->off = off;
+    sl->len = len;
+    sl->toff = c->base[si] + off;
+    sl->nseg = 0;
+    sl->next = 0;
+    sl->phase = SLOT_READ;
     while (pos < len) {
         QBlockStatusInfo st;
         uint64_t n = len - pos;
@@ -297,15 +390,13 @@ static int conv_read_chunk(ConvWorker *w, QBlockState *s, uint64_t off, uint64_t
 
         if (c->need_status) {
             memset(&st, 0, sizeof(st));
-            if (qb_block_status(w->broker, s, off + pos, n, &st) < 0) {
-                return conv_fail_call(w, "error while reading block status", off + pos);
+            if (qb_block_status(&c->broker, c->src[si], off + pos, n, &st) < 0) {
+                return conv_fail_call(c, "error while reading block status", off + pos);
             }
             if (st.length == 0 || st.length > n) {
-                pthread_mutex_lock(&c->lock);
-                conv_fail_locked(c, QB_ERR_INTERNAL_ERR, EIO, "qb_convert: error while reading "
-                                 "block status at offset %" PRIu64 ": bad length %" PRIu64,
-                                 off + pos, st.length);
-                pthread_mutex_unlock(&c->lock);
+                conv_fail(c, QB_ERR_INTERNAL_ERR, EIO, "qb_convert: error while reading "
+                          "block status at offset %" PRIu64 ": bad length %" PRIu64,
+                          off + pos, st.length);
                 return -1;
             }
             if (c->top_only && (!(st.flags & QB_BLOCK_ALLOCATED) || st.depth > 0)) {
@@ -328,160 +419,224 @@ static int conv_read_chunk(ConvWorker *w, QBlockState *s, uint64_t off, uint64_t
             }
             n = st.length;
         }
-        if (nseg > 0 && w->segs[nseg - 1].kind == kind) {
-            w->segs[nseg - 1].len += n;
+        if (sl->nseg > 0 && sl->segs[sl->nseg - 1].kind == kind) {
+            sl->segs[sl->nseg - 1].len += n;
         } else {
-            w->segs[nseg].off = pos;
-            w->segs[nseg].len = n;
-            w->segs[nseg].kind = kind;
-            nseg++;
-        }
-        if (kind == SEG_DATA && qb_read(w->broker, s, w->buf + pos, n, off + pos) < 0) {
-            return conv_fail_call(w, "error while reading", off + pos);
+            ConvSeg *sg = &sl->segs[sl->nseg++];
+            sg->off = pos;
+            sg->len = n;
+            sg->kind = kind;
+            sg->slot = sl;
         }
         pos += n;
-    }
-    return nseg;
-}
-
-/* Writes the pieces conv_read_chunk found, at target offset @toff. */
-static int conv_write_chunk(ConvWorker *w, int nseg, uint64_t toff)
-{
-    ConvCtx *c = w->ctx;
-
-    for (int k = 0; k < nseg; k++) {
-        const ConvSeg *sg = &w->segs[k];
-        int ret = 0;
-
-        if (sg->kind == SEG_ZERO) {
-            ret = conv_zero(w, toff + sg->off, sg->len);
-        } else if (sg->kind == SEG_DATA) {
-            ret = c->compress_cluster
-                ? conv_compressed(w, w->buf + sg->off, sg->len, toff + sg->off)
-                : conv_buffer(w, w->buf + sg->off, sg->len, toff + sg->off);
-        }
-        if (ret < 0) {
-            return -1;
-        }
     }
     return 0;
 }
 
 /*
- * Calls the progress callback with the bytes done so far; only the
- * caller's thread does, so the values it sees never decrease. A non-zero
- * answer cancels the run.
+ * A request of @sl completed: a read while the slot reads, a write once it
+ * writes (a slot changes phase only with nothing in flight).
  */
-static void conv_report(ConvCtx *c, uint64_t *reported)
+static void conv_req_done(QBlockAIOReq *req, int64_t ret, void *opaque)
 {
-    uint64_t d;
+    ConvSeg *sg = opaque;
+    ConvSlot *sl = sg->slot;
+    ConvCtx *c = sl->ctx;
+    bool write = sl->phase == SLOT_WRITE;
 
-    if (!c->progress) {
-        return;
+    sl->inflight--;
+    c->inflight--;
+    if (write) {
+        c->writes_inflight--;
     }
-    pthread_mutex_lock(&c->lock);
-    d = c->done;
-    pthread_mutex_unlock(&c->lock);
-    if (d == *reported && d != 0) {
-        return;
-    }
-    *reported = d;
-    if (c->progress(d, c->total, c->opaque) != 0) {
-        pthread_mutex_lock(&c->lock);
-        conv_fail_locked(c, QB_ERR_CANCELED, ECANCELED,
-                         "qb_convert: canceled by the progress callback");
-        pthread_mutex_unlock(&c->lock);
+    if (ret < 0) {
+        conv_fail_req(c, req, ret, write ? "error while writing" : "error while reading",
+                      (write ? sl->toff : sl->off) + sg->off);
     }
 }
 
 /*
- * One request's loop: take the next chunk, read it (in parallel with the
- * other workers), wait for its turn when writes go in order, write it.
- * The workers take chunks in increasing order, so the one holding the
- * lowest unwritten chunk never waits and the turn always moves on.
+ * A submission the engine refused: a full queue (the caller's own requests
+ * on the same state may fill it) waits for a completion while ours are in
+ * flight; anything else is the run's failure.
  */
-static void conv_run(ConvWorker *w, bool caller, uint64_t *reported)
+static void conv_refused(ConvCtx *c, const char *what, uint64_t off)
 {
-    ConvCtx *c = w->ctx;
-    uint32_t si = 0;
+    if (c->broker.err_code == QB_ERR_BUSY && c->inflight > 0) {
+        c->busy = true;
+        return;
+    }
+    conv_fail_call(c, what, off);
+}
 
-    for (;;) {
-        uint64_t i, off, len, size;
-        int nseg;
-        bool stop;
+/* Submits the reads of @sl's data pieces while requests may be added. */
+static void conv_issue_reads(ConvCtx *c, ConvSlot *sl)
+{
+    while (!c->stop && !c->busy && sl->next < sl->nseg && c->inflight < c->nslots) {
+        ConvSeg *sg = &sl->segs[sl->next];
 
-        pthread_mutex_lock(&c->lock);
-        if (c->stop || c->next_chunk >= c->nchunks) {
-            pthread_mutex_unlock(&c->lock);
-            break;
+        if (sg->kind == SEG_DATA &&
+            qb_aio_read(&c->broker, c->src[sl->si], sl->buf + sg->off, sg->len,
+                        sl->off + sg->off, conv_req_done, sg, NULL) < 0) {
+            conv_refused(c, "error while reading", sl->off + sg->off);
+            return;
         }
-        i = c->next_chunk++;
-        pthread_mutex_unlock(&c->lock);
+        if (sg->kind == SEG_DATA) {
+            sl->inflight++;
+            c->inflight++;
+        }
+        sl->next++;
+    }
+}
 
-        while (c->first_chunk[si + 1] <= i) {
-            si++;
+/*
+ * Starts @sl's writes: data through the engine; zeros and compressed
+ * clusters synchronously. In order, a write starts only when the one
+ * before it (this chunk's or the previous chunk's) has completed, so the
+ * target sees ascending offsets; out of order (-W), all at once.
+ */
+static void conv_issue_writes(ConvCtx *c, ConvSlot *sl)
+{
+    while (!c->stop && !c->busy && sl->next < sl->nops && c->inflight < c->nslots) {
+        ConvSeg *op = &sl->ops[sl->next];
+        uint64_t toff = sl->toff + op->off;
+        int ret = 0;
+
+        if (c->in_order && c->writes_inflight > 0) {
+            return;
         }
-        size = c->size[si];
-        off = (i - c->first_chunk[si]) * (uint64_t)IO_CHUNK;
-        len = min_u64(IO_CHUNK, size - off);
-        nseg = conv_read_chunk(w, c->src[si], off, len);
-        if (nseg < 0) {
-            break;
+        if (op->kind == SEG_ZERO) {
+            ret = conv_zero(c, toff, op->len);
+        } else if (op->kind == SEG_COMPRESS) {
+            ret = conv_compressed(c, sl->buf + op->off, op->len, toff);
+        } else if (qb_aio_write(&c->broker, c->dst, sl->buf + op->off, op->len, toff,
+                                conv_req_done, op, NULL) < 0) {
+            conv_refused(c, "error while writing", toff);
+            return;
+        } else {
+            sl->inflight++;
+            c->inflight++;
+            c->writes_inflight++;
         }
-        if (c->in_order) {
-            pthread_mutex_lock(&c->lock);
-            while (!c->stop && c->next_write != i) {
-                pthread_cond_wait(&c->cond, &c->lock);
-            }
-            stop = c->stop;
-            pthread_mutex_unlock(&c->lock);
-            if (stop) {
-                break;
-            }
+        if (ret < 0) {
+            return;
         }
-        if (conv_write_chunk(w, nseg, c->base[si] + off) < 0) {
-            break;
+        sl->next++;
+    }
+}
+
+/*
+ * Calls the progress callback with the bytes done so far, from the
+ * caller's thread, so the values it sees never decrease. A non-zero
+ * answer cancels the run.
+ */
+static void conv_report(ConvCtx *c)
+{
+    if (!c->progress || (c->done == c->reported && c->done != 0)) {
+        return;
+    }
+    c->reported = c->done;
+    if (c->progress(c->done, c->total, c->opaque) != 0) {
+        conv_fail(c, QB_ERR_CANCELED, ECANCELED, "qb_convert: canceled by the progress callback");
+    }
+}
+
+/* Moves @sl on as far as it can go now; whether it changed phase. */
+static bool conv_step(ConvCtx *c, ConvSlot *sl)
+{
+    if (sl->phase == SLOT_FREE) {
+        if (c->stop || c->next_chunk >= c->nchunks || c->inflight >= c->nslots) {
+            return false;
         }
-        pthread_mutex_lock(&c->lock);
+        if (conv_start_chunk(c, sl) < 0) {
+            return false;
+        }
+    }
+    if (sl->phase == SLOT_READ) {
+        conv_issue_reads(c, sl);
+        if (sl->next < sl->nseg || sl->inflight > 0 || c->stop) {
+            return false;
+        }
+        if (conv_plan_writes(sl) < 0) {
+            return false;
+        }
+    }
+    if (c->in_order && sl->chunk != c->next_write) {
+        return false;
+    }
+    conv_issue_writes(c, sl);
+    if (sl->next < sl->nops || sl->inflight > 0 || c->stop) {
+        return false;
+    }
+    sl->phase = SLOT_FREE;
+    c->done += sl->len;
+    if (c->in_order) {
         c->next_write++;
-        c->done += len;
-        pthread_cond_broadcast(&c->cond);
-        pthread_mutex_unlock(&c->lock);
-        if (caller) {
-            conv_report(c, reported);
+    }
+    conv_report(c);
+    return true;
+}
+
+/*
+ * Issues every request that may start now. The slots are taken lowest
+ * chunk first, so the chunk whose turn it is to write goes before the
+ * reads that run ahead of it, and chunks are started in increasing order.
+ * In order, the lowest unwritten chunk always holds a slot, so the turn
+ * always moves on.
+ */
+static void conv_pump(ConvCtx *c)
+{
+    bool again = true;
+
+    c->busy = false;
+    while (again && !c->stop && !c->busy) {
+        ConvSlot *order[QB_CONVERT_MAX_REQUESTS];
+        uint32_t n = 0;
+
+        again = false;
+        /* Busy slots by chunk (insertion sort: at most 16), then the free ones. */
+        for (uint32_t k = 0; k < c->nslots; k++) {
+            ConvSlot *sl = &c->slots[k];
+            uint32_t j = n++;
+
+            if (sl->phase == SLOT_FREE) {
+                order[j] = sl;
+                continue;
+            }
+            while (j > 0 && (order[j - 1]->phase == SLOT_FREE ||
+                             order[j - 1]->chunk > sl->chunk)) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = sl;
+        }
+        for (uint32_t k = 0; k < n && !c->stop && !c->busy; k++) {
+            again |= conv_step(c, order[k]);
         }
     }
 }
 
-static void *conv_thread(void *opaque)
+static void conv_slot_free(ConvSlot *sl)
 {
-    ConvWorker *w = opaque;
-
-    conv_run(w, false, NULL);
-    return NULL;
+    free(sl->buf);
+    free(sl->segs);
+    free(sl->ops);
 }
 
-static void conv_worker_free(ConvWorker *w)
-{
-    qb_broker_delete(&w->broker);
-    free(w->buf);
-    free(w->segs);
-}
-
-static int conv_worker_init(ConvWorker *w, ConvCtx *c)
+static int conv_slot_init(ConvSlot *sl, ConvCtx *c)
 {
     void *p = NULL;
 
-    memset(w, 0, sizeof(*w));
-    w->ctx = c;
+    memset(sl, 0, sizeof(*sl));
+    sl->ctx = c;
     /* Room for a compressed last cluster padded to its whole size. */
     if (posix_memalign(&p, 4096, IO_CHUNK + (size_t)c->compress_cluster) != 0) {
         return -1;
     }
-    w->buf = p;
-    w->segs = calloc(IO_CHUNK / SECTOR_BYTES + 2, sizeof(*w->segs));
-    if (!w->segs || qb_broker_new(&w->broker) < 0) {
-        conv_worker_free(w);
+    sl->buf = p;
+    sl->segs = calloc(IO_CHUNK / SECTOR_BYTES + 2, sizeof(*sl->segs));
+    if (!sl->segs) {
+        conv_slot_free(sl);
         return -1;
     }
     return 0;
@@ -655,47 +810,113 @@ static int convert_check_target(QBroker *broker, const QBlockConvertParams *p, C
     return 0;
 }
 
-/* Copies the sources into the open target with @n requests in flight. */
+/* The states whose engines the run waits on: every source and the target, each once. */
+static int conv_engines(QBroker *broker, ConvCtx *c, QBlockState **states, struct pollfd *fds)
+{
+    int n = 0;
+
+    for (uint32_t i = 0; i <= c->nsrc; i++) {
+        QBlockState *s = i < c->nsrc ? c->src[i] : c->dst;
+        bool seen = false;
+        int fd;
+
+        for (int k = 0; k < n && !seen; k++) {
+            seen = states[k] == s;
+        }
+        if (seen) {
+            continue;
+        }
+        fd = qb_aio_get_fd(&c->broker, s);
+        if (fd < 0) {
+            return refail(broker, "qb_convert: '%s'", s->filename);
+        }
+        states[n] = s;
+        fds[n].fd = fd;
+        fds[n].events = POLLIN;
+        n++;
+    }
+    return n;
+}
+
+/* Whether every chunk has been written. */
+static bool conv_finished(const ConvCtx *c)
+{
+    for (uint32_t k = 0; k < c->nslots; k++) {
+        if (c->slots[k].phase != SLOT_FREE) {
+            return false;
+        }
+    }
+    return c->next_chunk >= c->nchunks;
+}
+
+/*
+ * Copies the sources into the open target with up to @n requests in
+ * flight on the asynchronous engine: the caller's thread issues them and
+ * runs their completions, waiting on the engines' file descriptors.
+ */
 static int convert_copy(QBroker *broker, ConvCtx *c, uint32_t n)
 {
-    ConvWorker *w;
-    uint64_t reported = 0;
-    int ret = 0;
+    QBlockState **states = calloc(c->nsrc + 1, sizeof(*states));
+    struct pollfd *fds = calloc(c->nsrc + 1, sizeof(*fds));
+    int nfds = 0, ret = 0;
+    bool helped;
 
-    w = calloc(n, sizeof(*w));
-    if (!w) {
-        return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
+    c->slots = calloc(n, sizeof(*c->slots));
+    if (!states || !fds || !c->slots) {
+        ret = qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
+        goto out;
     }
-    for (uint32_t k = 0; k < n; k++) {
-        if (conv_worker_init(&w[k], c) < 0) {
-            if (k == 0) {
-                free(w);
-                return qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
-            }
-            /* Fewer requests in flight are still a correct copy. */
-            n = k;
+    for (c->nslots = 0; c->nslots < n; c->nslots++) {
+        if (conv_slot_init(&c->slots[c->nslots], c) < 0) {
             break;
         }
     }
-    /* Worker 0 is the caller's thread; the others run beside it. */
-    for (uint32_t k = 1; k < n; k++) {
-        if (pthread_create(&w[k].thread, NULL, conv_thread, &w[k]) == 0) {
-            w[k].started = true;
+    /* Fewer requests in flight are still a correct copy; none is not. */
+    if (c->nslots == 0) {
+        ret = qb_fail(broker, QB_ERR_MEM_ERR, ENOMEM, "qb_convert: out of memory");
+        goto out;
+    }
+    nfds = conv_engines(broker, c, states, fds);
+    if (nfds < 0) {
+        ret = nfds;
+        goto out;
+    }
+    for (;;) {
+        conv_pump(c);
+        if (c->inflight == 0) {
+            if (!c->stop && !conv_finished(c)) {
+                /* Nothing in flight and nothing could start: cannot happen, but must not hang. */
+                conv_fail(c, QB_ERR_INTERNAL_ERR, EIO, "qb_convert: the copy stalled");
+            }
+            break;
+        }
+        /*
+         * With nothing else to issue, this thread runs a queued request
+         * itself rather than sleep until a worker has woken up for it:
+         * with few requests in flight, the two wake-ups per request
+         * otherwise cost more than the request.
+         */
+        helped = false;
+        for (int k = 0; k < nfds; k++) {
+            helped |= aio_help(states[k]) > 0;
+        }
+        while (!helped && poll(fds, (nfds_t)nfds, -1) < 0 && errno == EINTR) {
+        }
+        /* It fails only for a state that is not open, which these are. */
+        for (int k = 0; k < nfds; k++) {
+            (void)qb_aio_run_completions(&c->broker, states[k]);
         }
     }
-    conv_run(&w[0], true, &reported);
-    for (uint32_t k = 1; k < n; k++) {
-        if (w[k].started) {
-            pthread_join(w[k].thread, NULL);
-        }
-    }
-    for (uint32_t k = 0; k < n; k++) {
-        conv_worker_free(&w[k]);
-    }
-    free(w);
     if (c->err_code) {
         ret = qb_fail(broker, c->err_code, c->err_no, "%s", c->err_msg);
     }
+out:
+    for (uint32_t k = 0; k < c->nslots; k++) {
+        conv_slot_free(&c->slots[k]);
+    }
+    free(c->slots);
+    free(states);
+    free(fds);
     return ret;
 }
 
@@ -756,15 +977,6 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
     }
     c.first_chunk[c.nsrc] = chunks;
     c.nchunks = chunks;
-    if (pthread_mutex_init(&c.lock, NULL) != 0) {
-        ret = qb_fail(broker, QB_ERR_INTERNAL_ERR, EAGAIN, "qb_convert: no mutex");
-        goto out;
-    }
-    if (pthread_cond_init(&c.cond, NULL) != 0) {
-        pthread_mutex_destroy(&c.lock);
-        ret = qb_fail(broker, QB_ERR_INTERNAL_ERR, EAGAIN, "qb_convert: no condition variable");
-        goto out;
-    }
     ret = convert_copy(broker, &c, p->num_requests ? p->num_requests : QB_CONVERT_DEFAULT_REQUESTS);
     if (ret == 0 && qb_flush(broker, c.dst) < 0) {
         ret = refail(broker, "qb_convert: error while flushing '%s'", c.dst->filename);
@@ -773,8 +985,6 @@ int qb_convert(QBroker *broker, const QBlockConvertParams *p)
         /* Everything is written and flushed: a cancel now has nothing left to stop. */
         (void)c.progress(c.total, c.total, c.opaque);
     }
-    pthread_cond_destroy(&c.cond);
-    pthread_mutex_destroy(&c.lock);
 
 out:
     if (ret < 0 && created) {

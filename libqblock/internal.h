@@ -107,6 +107,17 @@ HIDDEN int state_check_range(QBroker *broker, const char *func, QBlockState *qbs
 
 /* Finish every asynchronous request, run its callback and stop the engine (aio.c). */
 HIDDEN void aio_state_shutdown(QBlockState *qbs);
+/*
+ * Inside a request's callback: the message and errno its worker's broker
+ * recorded when it failed, or NULL (a native read, a cancel, no memory).
+ */
+HIDDEN const char *aio_req_error(const QBlockAIOReq *req, int *err_no);
+/*
+ * For a caller that would otherwise wait for its requests: runs one queued
+ * request of @qbs that may start now in the calling thread, as a worker
+ * would (its completion then waits on the done list). Whether it ran one.
+ */
+HIDDEN int aio_help(QBlockState *qbs);
 
 /* Give @qbs the default open policy; free what its policy holds (policy.c). */
 HIDDEN void qb_policy_init(QBlockState *qbs);

@@ -417,10 +417,12 @@ LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t siz
  * only what each source allocates in its own top layer, for a target whose
  * backing file has the content of the sources' backing chains (-B).
  *
- * Requests: @params->num_requests (1..16, 0 meaning 8) ranges are read and
- * written at once by worker threads. Without QB_CONVERT_OUT_OF_ORDER the
- * writes still land in the order of the target's offsets; with it they land
- * as they come. Compressed output is always written in order (compressed
+ * Requests: up to @params->num_requests (1..16, 0 meaning 8) reads and
+ * writes are in flight at once on the asynchronous engine of the sources
+ * and the target (see qb_aio_read), issued and completed by the calling
+ * thread. Without QB_CONVERT_OUT_OF_ORDER each write starts only when the
+ * one before it has completed, so they land in the order of the target's
+ * offsets while reads run ahead; with it they land as they come. Compressed output is always written in order (compressed
  * clusters are appended to the file), whatever the flag says.
  *
  * Progress: @params->progress, when set, is called from the calling thread
@@ -430,9 +432,10 @@ LIBQBLOCK_EXPORT int qb_truncate(QBroker *broker, QBlockState *qbs, uint64_t siz
  * finished, no new ones start, and the call returns QB_ERR_CANCELED (errno
  * ECANCELED); the target then holds part of the data.
  *
- * Threads: the sources are read, and the target written, from several
- * threads at once, each call with a broker of its own; nothing else may
- * write the target or the sources meanwhile. Returns 0, or
+ * Threads: the sources are read, and the target written, by the engines'
+ * worker threads; nothing else may write the target or the sources
+ * meanwhile. The engines of the sources and the target stay started after
+ * the call, until each state is closed. Returns 0, or
  * QB_ERR_INVALID_PARAM (NULL pointers, no sources, a source not open,
  * unknown flags, num_requests or sparse_size out of range, a target in the
  * wrong state, smaller than the sources or one of the sources, several

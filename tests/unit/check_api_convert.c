@@ -3,6 +3,9 @@
 
 #include "qbtest.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #define MIB (1024 * 1024ull)
 
 /* The source every copy test reads: 5 MiB + 1.5 KiB (three requests and a partial sector's worth). */
@@ -388,6 +391,220 @@ START_TEST(convert_progress_cancel_stops)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* qb_convert: requests in flight                                      */
+
+/* A qcow2 source of several chunks: data everywhere but in a few holes, so that most chunks read. */
+#define FLIGHT_SIZE (9 * MIB + 4096)
+
+static void make_flight_source(QBroker *b, const char *path, uint8_t *model)
+{
+    QBlockState *s;
+    QbtRng rng;
+
+    qbt_rng_seed(&rng, 91);
+    qbt_rng_fill(&rng, model, FLIGHT_SIZE);
+    /* Holes: inside one chunk, across a chunk boundary, and a whole chunk. */
+    memset(model + 300 * 1024, 0, 200 * 1024);
+    memset(model + 4 * MIB - 64 * 1024, 0, 192 * 1024);
+    memset(model + 6 * MIB, 0, 2 * MIB);
+    qbt_create_fmt(b, path, QB_FMT_QCOW2, FLIGHT_SIZE);
+    s = qbt_open_fmt(b, QB_FMT_QCOW2, path, LIBQBLOCK_O_RDWR);
+    for (uint64_t off = 0; off < FLIGHT_SIZE; off += MIB) {
+        uint64_t n = FLIGHT_SIZE - off < MIB ? FLIGHT_SIZE - off : MIB;
+        bool zero = true;
+        for (uint64_t i = 0; i < n && zero; i++) {
+            zero = model[off + i] == 0;
+        }
+        if (!zero) {
+            ck_assert_int_eq(qb_write(b, s, model + off, n, off), (int64_t)n);
+        }
+    }
+    qbt_close(b, &s);
+}
+
+/* Converts @sp into a new qcow2 @dp with @requests in flight and @flags. */
+static void flight_convert(QBroker *b, const char *sp, const char *dp, uint32_t requests,
+                           uint32_t flags, const uint8_t *model)
+{
+    QBlockState *src, *dst = NULL;
+    QBlockState *srcs[1];
+    QBlockConvertParams p;
+    QBlockFmtInfo fmt;
+    QBlockProtInfo loc;
+    char what[64];
+
+    snprintf(what, sizeof(what), "-m %u flags 0x%x", requests, flags);
+    src = qbt_open_fmt(b, QB_FMT_QCOW2, sp, 0);
+    srcs[0] = src;
+    ck_assert_int_eq(qb_state_new(b, &dst), 0);
+    create_params(&p, srcs, 1, dst, &loc, &fmt, QB_FMT_QCOW2, dp);
+    p.num_requests = requests;
+    p.flags = flags;
+    p.sparse_size = 4096;
+    ck_assert_msg(qb_convert(b, &p) == 0, "%s: %s", what, qbt_msg(b));
+    expect_content(b, dst, model, FLIGHT_SIZE, 0, what);
+    qbt_close(b, &dst);
+    qbt_close(b, &src);
+}
+
+/*
+ * In order, the target's writes come in ascending offsets whatever the
+ * number of requests, so qcow2 allocates its clusters in the same order:
+ * 1 and 16 requests give byte-identical files (-W need only give the same
+ * content). 64, beyond qemu-img's range too, is refused.
+ */
+START_TEST(convert_requests_1_and_16_same_file)
+{
+    QBroker *b = NULL;
+    QBlockState *src, *dst = NULL;
+    QBlockState *srcs[1];
+    QBlockConvertParams p;
+    QBlockFmtInfo fmt;
+    QBlockProtInfo loc;
+    uint8_t *model = malloc(FLIGHT_SIZE), *f1, *f16;
+    char sp[PATH_MAX], d1[PATH_MAX], d16[PATH_MAX], dw[PATH_MAX], d64[PATH_MAX];
+    off_t n1, n16;
+
+    ck_assert_ptr_nonnull(model);
+    qbt_path(sp, sizeof(sp), "flight-src.qcow2");
+    qbt_path(d1, sizeof(d1), "flight-1.qcow2");
+    qbt_path(d16, sizeof(d16), "flight-16.qcow2");
+    qbt_path(dw, sizeof(dw), "flight-16W.qcow2");
+    qbt_path(d64, sizeof(d64), "flight-64.qcow2");
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    make_flight_source(b, sp, model);
+    flight_convert(b, sp, d1, 1, 0, model);
+    flight_convert(b, sp, d16, 16, 0, model);
+    flight_convert(b, sp, dw, 16, QB_CONVERT_OUT_OF_ORDER, model);
+
+    n1 = qbt_file_size(d1);
+    n16 = qbt_file_size(d16);
+    ck_assert_int_eq(n1, n16);
+    f1 = malloc((size_t)n1);
+    f16 = malloc((size_t)n16);
+    ck_assert_ptr_nonnull(f1);
+    ck_assert_ptr_nonnull(f16);
+    qbt_pread_file(d1, f1, (size_t)n1, 0);
+    qbt_pread_file(d16, f16, (size_t)n16, 0);
+    qbt_assert_same(f16, f1, (size_t)n1, "-m 16 against -m 1");
+
+    src = qbt_open_fmt(b, QB_FMT_QCOW2, sp, 0);
+    srcs[0] = src;
+    ck_assert_int_eq(qb_state_new(b, &dst), 0);
+    create_params(&p, srcs, 1, dst, &loc, &fmt, QB_FMT_QCOW2, d64);
+    p.num_requests = 64;
+    EXPECT_FAIL(b, qb_convert(b, &p), QB_ERR_INVALID_PARAM, "64 requests");
+    qb_state_delete(b, &dst);
+    qbt_close(b, &src);
+    qb_broker_delete(&b);
+    free(f1);
+    free(f16);
+    free(model);
+}
+END_TEST
+
+/*
+ * The fault-injection child (see convert_read_fault_reported): converts a
+ * raw source whose third read and every later one fail. Exit 0 when the
+ * error reaches the caller as a read error, 1 otherwise (with the reason
+ * on stderr).
+ */
+static int fault_child(const char *dir)
+{
+    QBroker *b = NULL;
+    QBlockState *src = NULL, *dst = NULL;
+    QBlockState *srcs[1];
+    QBlockConvertParams p;
+    QBlockFmtInfo fmt;
+    QBlockProtInfo sloc, dloc;
+    char sp[PATH_MAX], dp[PATH_MAX];
+    bool opened = false;
+    int ret, status = 1;
+
+    snprintf(sp, sizeof(sp), "%s/fault-src.raw", dir);
+    snprintf(dp, sizeof(dp), "%s/fault-out.raw", dir);
+    sloc = qbt_loc(sp);
+    dloc = qbt_loc(dp);
+    memset(&fmt, 0, sizeof(fmt));
+    fmt.fmt_type = QB_FMT_RAW;
+    if (qb_broker_new(&b) < 0 || qb_state_new(b, &src) < 0 || qb_state_new(b, &dst) < 0 ||
+        qb_open(b, src, &sloc, &fmt, 0) < 0) {
+        fprintf(stderr, "fault child: setup: %s\n", b ? qbt_msg(b) : "no broker");
+        goto out;
+    }
+    opened = true;
+    srcs[0] = src;
+    memset(&p, 0, sizeof(p));
+    p.sources = srcs;
+    p.nb_sources = 1;
+    p.target = dst;
+    p.target_loc = &dloc;
+    p.target_fmt = &fmt;
+    p.num_requests = 4;
+    ret = qb_convert(b, &p);
+    if (ret >= 0 || qb_error_get_errno(b) != EIO ||
+        !strstr(qbt_msg(b), "qb_convert: error while reading at byte ")) {
+        fprintf(stderr, "fault child: qb_convert returned %d, errno %d: %s\n", ret,
+                qb_error_get_errno(b), qbt_msg(b));
+        goto out;
+    }
+    status = 0;
+out:
+    if (opened) {
+        qb_close(b, src);
+    }
+    qb_state_delete(b, &src);
+    qb_state_delete(b, &dst);
+    qb_broker_delete(&b);
+    return status;
+}
+
+/*
+ * A source whose reads fail part-way (the fault protocol): the failure
+ * reaches the caller as qb_convert's read error, with requests in flight
+ * and nothing hanging. The rule is read from the environment once per
+ * process, so the copy runs in a fresh process (this program, re-run).
+ */
+START_TEST(convert_read_fault_reported)
+{
+    uint8_t *model = malloc(9 * MIB);
+    char sp[PATH_MAX], dir[PATH_MAX], log[PATH_MAX];
+    pid_t pid;
+    int status = -1;
+
+    ck_assert_ptr_nonnull(model);
+    qbt_path(sp, sizeof(sp), "fault-src.raw");
+    qbt_path(log, sizeof(log), "fault.log");
+    snprintf(dir, sizeof(dir), "%s", sp);
+    *strrchr(dir, '/') = '\0';
+    qbt_make_sparse_file(sp, 9 * MIB);
+    memset(model, 0x5a, 9 * MIB);
+    qbt_pwrite_file(sp, model, 9 * MIB, 0);
+    free(model);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("LIBQBLOCK_FAULT_INJECT", "read:3:eio:sticky", 1);
+        setenv("LIBQBLOCK_FAULT_LOG", log, 1);
+        setenv("QBT_CONVERT_FAULT_CHILD", dir, 1);
+        execl("/proc/self/exe", "check_api_convert", (char *)NULL);
+        _exit(127);
+    }
+    /* A hang is a failure, not a stuck suite: give the child a minute. */
+    for (int i = 0; i < 600 && waitpid(pid, &status, WNOHANG) == 0; i++) {
+        usleep(100 * 1000);
+    }
+    if (waitpid(pid, &status, WNOHANG) == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        ck_abort_msg("qb_convert hung on a failing source");
+    }
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the fault child failed (status 0x%x)", status);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* qb_compare                                                          */
 
 START_TEST(compare_bad_arguments_invalid_param)
@@ -511,6 +728,8 @@ static Suite *convert_suite(void)
                         (int)(sizeof(copies) / sizeof(copies[0])));
     tcase_add_test(tc, convert_into_existing_target_overwrites_everything);
     tcase_add_loop_test(tc, convert_progress_cancel_stops, 0, 2);
+    tcase_add_test(tc, convert_requests_1_and_16_same_file);
+    tcase_add_test(tc, convert_read_fault_reported);
     tcase_add_test(tc, compare_bad_arguments_invalid_param);
     tcase_add_test(tc, compare_finds_first_difference);
     suite_add_tcase(s, tc);
@@ -519,6 +738,11 @@ static Suite *convert_suite(void)
 
 int main(int argc, char **argv)
 {
+    const char *fault_dir = getenv("QBT_CONVERT_FAULT_CHILD");
+
     (void)argc;
+    if (fault_dir) {
+        return fault_child(fault_dir);
+    }
     return qbt_run(convert_suite(), argv[0]);
 }
