@@ -863,6 +863,15 @@ int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
     if (ret < 0 || qiov->size == 0) {
         return ret;
     }
+    /* Overwrites in place run in parallel, as reads do (see bdrv_preadv). */
+    if (bs->drv->bdrv_pwritev_shared && !drv_locked_by_me(bs)) {
+        pthread_rwlock_rdlock(&bs->rw_lock);
+        ret = bs->drv->bdrv_pwritev_shared(bs, offset, qiov);
+        pthread_rwlock_unlock(&bs->rw_lock);
+        if (ret != -EAGAIN) {
+            return ret;
+        }
+    }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_pwritev(bs, offset, qiov);
     DRV_UNLOCK(bs);

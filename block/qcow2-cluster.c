@@ -398,6 +398,50 @@ int qcow2_peek_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *byte
     return host_offset(bs, offset, bytes, host, type, true);
 }
 
+/* An entry a shared write may overwrite in place: data, unshared, no zero flag. */
+static bool entry_plain_in_place(const BDRVQcow2State *s, uint64_t entry)
+{
+    return entry_in_place(s, entry) && !(entry & QCOW_OFLAG_ZERO) &&
+           !qcow2_offset_into_cluster(s, entry & L2E_OFFSET_MASK);
+}
+
+int qcow2_peek_in_place(BlockDriverState *bs, uint64_t offset, uint64_t *bytes, uint64_t *host)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t table_span = (uint64_t)s->l2_size << s->cluster_bits;
+    uint64_t max = MIN(*bytes, table_span - (offset & (table_span - 1)));
+    uint64_t in_cluster = qcow2_offset_into_cluster(s, offset);
+    uint32_t l2i = qcow2_l2_index(s, offset);
+    uint64_t first, len;
+    void *table;
+    int ret;
+
+    /* Extended L2 entries keep per-subcluster state a write may have to change. */
+    if (s->extended_l2) {
+        return -EAGAIN;
+    }
+    ret = l2_load(bs, qcow2_l1_index(s, offset), &table, true);
+    if (ret < 0 || !table) {
+        return -EAGAIN;
+    }
+    first = qcow2_l2_get(s, table, l2i);
+    if (!entry_plain_in_place(s, first)) {
+        return -EAGAIN;
+    }
+    len = s->cluster_size - in_cluster;
+    for (uint32_t k = 1; len < max; k++) {
+        uint64_t e = qcow2_l2_get(s, table, l2i + k);
+        if (!entry_plain_in_place(s, e) ||
+            (e & L2E_OFFSET_MASK) != (first & L2E_OFFSET_MASK) + ((uint64_t)k << s->cluster_bits)) {
+            break;
+        }
+        len += s->cluster_size;
+    }
+    *bytes = MIN(len, max);
+    *host = (first & L2E_OFFSET_MASK) + in_cluster;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Compressed clusters                                                 */
 

@@ -245,8 +245,9 @@ int qcow2_check_overlap(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
  * kinds of table (an L2 table that is a refcount block, an L1 table over the
  * header), and writing one must not overwrite the other.
  */
-int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
-                               unsigned ignore)
+/* What metadata [offset, offset+bytes) would overwrite, or NULL; changes nothing. */
+static const char *overlap_what(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                                unsigned ignore)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t cs = s->cluster_size;
@@ -288,12 +289,25 @@ int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t b
             break;   /* large data writes: checking the head is enough to catch a bad allocator */
         }
     }
+    return what;
+}
+
+int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
+                               unsigned ignore)
+{
+    const char *what = overlap_what(bs, offset, bytes, ignore);
+
     if (what) {
         return qcow2_signal_corruption(bs, "a write at 0x%llx (%llu bytes) would overwrite %s",
                                        (unsigned long long)offset,
                                        (unsigned long long)bytes, what);
     }
     return 0;
+}
+
+bool qcow2_overlaps_metadata(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    return overlap_what(bs, offset, bytes, 0) != NULL;
 }
 
 /* ------------------------------------------------------------------ */

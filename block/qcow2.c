@@ -1052,6 +1052,51 @@ static int qcow2_preadv_shared(BlockDriverState *bs, uint64_t offset, QBIOVector
     return read_guest(bs, offset, qiov, true);
 }
 
+/*
+ * Guest writes that only overwrite data in place run in parallel as well
+ * (bdrv_pwritev_shared), under the same rule as shared reads: the L2 tables
+ * consulted stay cached and unchanged, and no cluster written to can be
+ * freed or reused meanwhile, because everything that changes metadata holds
+ * the rw_lock exclusively. Such a write changes no metadata at all: its
+ * clusters are allocated, not shared with a snapshot and not flagged zero,
+ * and the image needs no dirty flag set first. Anything else (an
+ * allocation, a zero flag to clear, an uncached table, a write that would
+ * land on metadata, which the exclusive path refuses and reports) gives
+ * -EAGAIN, and the exclusive path writes the whole request, rewriting what
+ * this one may already have written with the same bytes.
+ */
+static int qcow2_pwritev_shared(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
+{
+    BDRVQcow2State *s = bs->opaque;
+    size_t pos = 0;
+
+    if (s->read_only || s->corrupt || (s->lazy_refcounts && !s->dirty_set)) {
+        return -EAGAIN;
+    }
+    while (pos < qiov->size) {
+        uint64_t n = qiov->size - pos, host;
+        QBIOVector slice;
+        int ret = qcow2_peek_in_place(bs, offset + pos, &n, &host);
+
+        if (ret < 0) {
+            return ret;
+        }
+        if (qcow2_overlaps_metadata(bs, host, n)) {
+            return -EAGAIN;
+        }
+        ret = qiov_init_slice(&slice, qiov, pos, n);
+        if (ret == 0) {
+            ret = bdrv_pwritev(bs->file, host, &slice);
+            qiov_destroy(&slice);
+        }
+        if (ret < 0) {
+            return ret;
+        }
+        pos += n;
+    }
+    return 0;
+}
+
 static int qcow2_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -1638,6 +1683,7 @@ const BlockDriver bdrv_qcow2 = {
     .create_opts = qcow2_create_opts,
     .bdrv_preadv = qcow2_read_guest,
     .bdrv_preadv_shared = qcow2_preadv_shared,
+    .bdrv_pwritev_shared = qcow2_pwritev_shared,
     .bdrv_pwritev = qcow2_pwritev,
     .bdrv_pwritev_compressed = qcow2_pwritev_compressed,
     .bdrv_pwrite_zeroes = qcow2_pwrite_zeroes,

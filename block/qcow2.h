@@ -423,6 +423,8 @@ enum {
 };
 HIDDEN int qcow2_check_overlap_except(BlockDriverState *bs, uint64_t offset, uint64_t bytes,
                                       unsigned ignore);
+/* Whether that check would refuse the write; signals nothing (for shared writes). */
+HIDDEN bool qcow2_overlaps_metadata(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
 /* Refcount entry @idx of refcount block @block (raw big-endian cluster). */
 HIDDEN uint64_t qcow2_refblock_get(const BDRVQcow2State *s, const void *block, uint32_t idx);
 HIDDEN void qcow2_refblock_set(const BDRVQcow2State *s, void *block, uint32_t idx,
@@ -446,6 +448,16 @@ HIDDEN int qcow2_get_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t
  */
 HIDDEN int qcow2_peek_host_offset(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
                                   uint64_t *host, Qcow2SubclusterType *type);
+/*
+ * For a shared write: *bytes (at most the given *bytes, never crossing an
+ * L2 table) of guest data from @offset that a write may overwrite in place,
+ * at contiguous host offsets from *host, with no change to any metadata:
+ * clusters that are allocated, not shared with a snapshot (COPIED), not
+ * flagged zero, in an L2 table already cached. -EAGAIN when the cluster at
+ * @offset is not such a cluster (the exclusive path then writes).
+ */
+HIDDEN int qcow2_peek_in_place(BlockDriverState *bs, uint64_t offset, uint64_t *bytes,
+                               uint64_t *host);
 /* Read one compressed cluster (L2 entry @entry) into s->dbuf. */
 HIDDEN int qcow2_decompress_cluster(BlockDriverState *bs, uint64_t entry);
 /* Guest write of @qiov at @offset (512-aligned), allocating as needed. */

@@ -109,6 +109,16 @@ struct BlockDriver {
     int (*bdrv_preadv_shared)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     int (*bdrv_pwritev)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
     /*
+     * May be NULL; only for drivers with bdrv_preadv_shared. The same for a
+     * write: it runs with bs->rw_lock held shared, concurrently with other
+     * shared reads and writes, and may write data whose place it finds in
+     * the driver's state but change none of that state; -EAGAIN sends the
+     * whole request to bdrv_pwritev under the exclusive locks (which may
+     * rewrite bytes this one already wrote: callers that overlap their
+     * writes order them themselves, as for any concurrent writes).
+     */
+    int (*bdrv_pwritev_shared)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov);
+    /*
      * Space a new image of this format needs (qemu-img measure), with the
      * create options @opts (validated, defaults filled), for a virtual
      * disk of @size bytes holding the data of @in_bs (its whole chain;

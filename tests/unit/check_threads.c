@@ -870,6 +870,146 @@ START_TEST(threads_mixed_requests_verified_and_check_clean)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* in-place overwrites in parallel, and snapshots                      */
+
+/*
+ * Overwrites of allocated, unshared qcow2 clusters run in parallel (the
+ * driver's shared write path); a cluster an internal snapshot shares must
+ * still be copied first, by the exclusive path. Four threads overwrite
+ * every 4 KiB block of their quarter of a fully allocated image with
+ * generation B, a snapshot is taken, they overwrite everything again with
+ * generation C: the image must read C, the snapshot B, and qemu-img check
+ * must find nothing wrong. Any write that reached a shared cluster in place
+ * would show as C in the snapshot.
+ */
+enum { OV_SIZE = 4 * MiB, OV_THREADS = 4, OV_BLK = 4096 };
+
+static uint8_t ov_byte(int gen, uint64_t blk, size_t i)
+{
+    return (uint8_t)(gen * 37 + blk * 11 + i);
+}
+
+static void ov_fill(uint8_t *buf, int gen, uint64_t blk)
+{
+    for (size_t i = 0; i < OV_BLK; i++) {
+        buf[i] = ov_byte(gen, blk, i);
+    }
+}
+
+static bool ov_block_is(const uint8_t *buf, int gen, uint64_t blk)
+{
+    for (size_t i = 0; i < OV_BLK; i++) {
+        if (buf[i] != ov_byte(gen, blk, i)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Overwrite this thread's quarter in a shuffled order with generation w->iterations. */
+static void *overwrite_worker(void *opaque)
+{
+    Worker *w = opaque;
+    const uint64_t per = OV_SIZE / OV_THREADS / OV_BLK;
+    uint64_t *order = malloc(per * sizeof(*order));
+    uint8_t *buf = malloc(OV_BLK), *back = malloc(OV_BLK);
+    QBroker *b = NULL;
+    QbtRng rng;
+
+    if (!order || !buf || !back || qb_broker_new(&b) != 0) {
+        worker_fail(w, "out of memory");
+        goto out;
+    }
+    qbt_rng_seed(&rng, w->seed + (uint64_t)w->t);
+    for (uint64_t k = 0; k < per; k++) {
+        order[k] = (uint64_t)w->t * per + k;
+    }
+    for (uint64_t k = per - 1; k > 0; k--) {
+        uint64_t j = qbt_rng_below(&rng, k + 1), tmp = order[k];
+        order[k] = order[j];
+        order[j] = tmp;
+    }
+    for (uint64_t k = 0; k < per && !w->err[0]; k++) {
+        uint64_t blk = order[k];
+
+        ov_fill(buf, w->iterations, blk);
+        if (qb_write(b, w->qbs, buf, OV_BLK, blk * OV_BLK) != OV_BLK ||
+            qb_read(b, w->qbs, back, OV_BLK, blk * OV_BLK) != OV_BLK ||
+            !ov_block_is(back, w->iterations, blk)) {
+            worker_fail(w, "block %" PRIu64 " of generation %d: %s", blk, w->iterations,
+                        qbt_msg(b));
+        }
+    }
+out:
+    qb_broker_delete(&b);
+    free(order);
+    free(buf);
+    free(back);
+    return NULL;
+}
+
+static void ov_generation(QBlockState *qbs, int gen, uint64_t seed)
+{
+    Worker w[OV_THREADS];
+
+    memset(w, 0, sizeof(w));
+    for (int t = 0; t < OV_THREADS; t++) {
+        w[t].t = t;
+        w[t].qbs = qbs;
+        w[t].seed = seed + (uint64_t)gen * 1000;
+        w[t].iterations = gen;
+    }
+    run_n_workers(w, OV_THREADS, overwrite_worker);
+}
+
+static void ov_assert_all(const uint8_t *img, int gen, const char *what)
+{
+    for (uint64_t blk = 0; blk < OV_SIZE / OV_BLK; blk++) {
+        ck_assert_msg(ov_block_is(img + blk * OV_BLK, gen, blk),
+                      "%s: block %" PRIu64 " is not generation %d", what, blk, gen);
+    }
+}
+
+START_TEST(threads_qcow2_overwrites_in_parallel_spare_snapshots)
+{
+    QBroker *b = NULL;
+    QBlockState *qbs;
+    char path[PATH_MAX];
+    uint8_t *img = malloc(OV_SIZE);
+    uint64_t seed = qbt_seed("threads_qcow2_overwrites");
+
+    ck_assert_ptr_nonnull(img);
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    shared_fmt = QB_FMT_QCOW2;
+    qbs = open_shared(b, path, sizeof(path), "overwrite.qcow2", OV_SIZE, LIBQBLOCK_O_CACHE_WB);
+    /* Generation 1 allocates every cluster; 2 overwrites them in place. */
+    ov_generation(qbs, 1, seed);
+    ov_generation(qbs, 2, seed);
+    ck_assert_int_eq(qb_read(b, qbs, img, OV_SIZE, 0), OV_SIZE);
+    ov_assert_all(img, 2, "after the in-place overwrites");
+    ck_assert_msg(qb_snapshot_create(b, qbs, "gen2") == 0, "snapshot: %s", qbt_msg(b));
+    /* Every cluster is now shared with the snapshot: each first write copies it. */
+    ov_generation(qbs, 3, seed);
+    ov_generation(qbs, 4, seed);
+    ck_assert_int_eq(qb_read(b, qbs, img, OV_SIZE, 0), OV_SIZE);
+    ov_assert_all(img, 4, "the image after the snapshot");
+    qbt_close(b, &qbs);
+    assert_qemu_img_check_clean("qcow2", path);
+
+    read_back(path, img, OV_SIZE, 0);
+    ov_assert_all(img, 4, "the image reopened");
+    qbs = qbt_open_fmt(b, QB_FMT_QCOW2, path, LIBQBLOCK_O_RDWR);
+    ck_assert_msg(qb_snapshot_apply(b, qbs, "gen2") == 0, "apply: %s", qbt_msg(b));
+    ck_assert_int_eq(qb_read(b, qbs, img, OV_SIZE, 0), OV_SIZE);
+    ov_assert_all(img, 2, "the snapshot");
+    qbt_close(b, &qbs);
+    assert_qemu_img_check_clean("qcow2", path);
+    free(img);
+    qb_broker_delete(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* truncate against reads, writes and size queries                     */
 
 /*
@@ -1010,6 +1150,7 @@ static Suite *threads_suite(void)
     }
     tc = tcase_create("truncate_qcow2");
     tcase_add_test(tc, threads_qcow2_truncate_against_io_and_size_queries);
+    tcase_add_test(tc, threads_qcow2_overwrites_in_parallel_spare_snapshots);
     tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
 
