@@ -79,6 +79,15 @@ static int workload(QBroker *b, const char *base)
     if ((ret = qb_state_new(b, &qbs)) < 0) {
         return child_fail(b, "qb_state_new", ret, false);
     }
+    /* The open below probes; a raw image is only probed as raw when the policy allows it. */
+    if (strcmp(fmt_name, "raw") == 0) {
+        QBlockOpenPolicy guess = { .flags = QB_POLICY_ALLOW_RAW_PROBE };
+
+        if ((ret = qb_state_set_policy(b, qbs, &guess)) < 0) {
+            qb_state_delete(b, &qbs);
+            return child_fail(b, "qb_state_set_policy", ret, false);
+        }
+    }
     if ((ret = qb_fmt_info_new(b, &fmt)) < 0) {
         qb_state_delete(b, &qbs);
         return child_fail(b, "qb_fmt_info_new", ret, false);
