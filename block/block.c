@@ -820,6 +820,27 @@ static int check_request(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     return 0;
 }
 
+/*
+ * Run a driver's shared read or write @fn under bs->rw_lock held shared;
+ * -EAGAIN when there is none, when this thread already holds the node's
+ * exclusive locks (it is inside one of its callbacks), or when @fn cannot
+ * serve the request: the caller then takes the exclusive path.
+ */
+static int run_shared(BlockDriverState *bs,
+                      int (*fn)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov),
+                      uint64_t offset, QBIOVector *qiov)
+{
+    int ret;
+
+    if (!fn || drv_locked_by_me(bs)) {
+        return -EAGAIN;
+    }
+    pthread_rwlock_rdlock(&bs->rw_lock);
+    ret = fn(bs, offset, qiov);
+    pthread_rwlock_unlock(&bs->rw_lock);
+    return ret;
+}
+
 int bdrv_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     int ret = check_request(bs, offset, qiov->size);
@@ -835,13 +856,9 @@ int bdrv_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
      * reading from inside one of the node's own callbacks already holds
      * the exclusive locks and takes the recursive path.
      */
-    if (bs->drv->bdrv_preadv_shared && !drv_locked_by_me(bs)) {
-        pthread_rwlock_rdlock(&bs->rw_lock);
-        ret = bs->drv->bdrv_preadv_shared(bs, offset, qiov);
-        pthread_rwlock_unlock(&bs->rw_lock);
-        if (ret != -EAGAIN) {
-            return ret;
-        }
+    ret = run_shared(bs, bs->drv->bdrv_preadv_shared, offset, qiov);
+    if (ret != -EAGAIN) {
+        return ret;
     }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_preadv(bs, offset, qiov);
@@ -864,13 +881,9 @@ int bdrv_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         return ret;
     }
     /* Overwrites in place run in parallel, as reads do (see bdrv_preadv). */
-    if (bs->drv->bdrv_pwritev_shared && !drv_locked_by_me(bs)) {
-        pthread_rwlock_rdlock(&bs->rw_lock);
-        ret = bs->drv->bdrv_pwritev_shared(bs, offset, qiov);
-        pthread_rwlock_unlock(&bs->rw_lock);
-        if (ret != -EAGAIN) {
-            return ret;
-        }
+    ret = run_shared(bs, bs->drv->bdrv_pwritev_shared, offset, qiov);
+    if (ret != -EAGAIN) {
+        return ret;
     }
     DRV_LOCK(bs);
     ret = bs->drv->bdrv_pwritev(bs, offset, qiov);
