@@ -41,11 +41,67 @@ typedef struct BDRVMemState {
     MemFile *f;
 } BDRVMemState;
 
+/*
+ * Buffers of files that are gone are kept for the next files instead of
+ * freed: a fuzz target registers, grows and clears files of up to megabytes
+ * on every input, and fresh large allocations cost a page fault per page
+ * (under ASan each is its own mmap), which was most of a run. The pool
+ * holds at most MEM_POOL buffers; callers hold mem_lock.
+ */
+#define MEM_POOL 8
+static uint8_t *pool_buf[MEM_POOL];
+static size_t pool_cap[MEM_POOL];
+
+/* A buffer of at least @need bytes and its capacity in *@cap; contents undefined. */
+static uint8_t *mem_buf_get(size_t need, size_t *cap)
+{
+    int best = -1;
+    uint8_t *buf;
+
+    for (int i = 0; i < MEM_POOL; i++) {
+        if (pool_buf[i] && pool_cap[i] >= need && (best < 0 || pool_cap[i] < pool_cap[best])) {
+            best = i;
+        }
+    }
+    if (best >= 0) {
+        buf = pool_buf[best];
+        *cap = pool_cap[best];
+        pool_buf[best] = NULL;
+        return buf;
+    }
+    buf = malloc(need);
+    *cap = buf ? need : 0;
+    return buf;
+}
+
+/* Return @buf to the pool, pushing out a smaller buffer if the pool is full. */
+static void mem_buf_put(uint8_t *buf, size_t cap)
+{
+    int slot = -1;
+
+    for (int i = 0; i < MEM_POOL; i++) {
+        if (!pool_buf[i]) {
+            slot = i;
+            break;
+        }
+        if (pool_cap[i] < cap && (slot < 0 || pool_cap[i] < pool_cap[slot])) {
+            slot = i;
+        }
+    }
+    if (slot < 0) {
+        free(buf);
+        return;
+    }
+    free(pool_buf[slot]);
+    pool_buf[slot] = buf;
+    pool_cap[slot] = cap;
+}
+
 static void mem_file_unref(MemFile *f)
 {
     if (--f->refs == 0) {
         free(f->name);
-        free(f->data);
+        mem_buf_put(f->data, f->cap);
         free(f);
     }
 }
@@ -78,10 +134,35 @@ void bdrv_mem_set_exclusive(bool exclusive)
     pthread_mutex_unlock(&mem_lock);
 }
 
-int bdrv_mem_register(const char *name, const void *data, size_t len)
+/* Add @f to the table under its name, replacing any file of that name. Called under mem_lock. */
+static int mem_insert(MemFile *f)
+{
+    int i = mem_find(f->name);
+
+    if (i >= 0) {
+        mem_file_unref(mem_files[i]);
+        mem_files[i] = f;
+        return 0;
+    }
+    if (mem_nfiles == mem_cap) {
+        int ncap = mem_cap ? mem_cap * 2 : 8;
+        MemFile **n = realloc(mem_files, sizeof(*n) * (size_t)ncap);
+        if (!n) {
+            mem_file_unref(f);
+            return -ENOMEM;
+        }
+        mem_files = n;
+        mem_cap = ncap;
+    }
+    mem_files[mem_nfiles++] = f;
+    return 0;
+}
+
+/* Register @name with @len bytes: a copy of @data, or zeros when @data is NULL. */
+static int mem_add(const char *name, const void *data, size_t len)
 {
     MemFile *f;
-    int i, ret = 0;
+    int ret;
 
     if (strncmp(name, BDRV_MEM_PREFIX, strlen(BDRV_MEM_PREFIX)) != 0 || len > mem_max_len) {
         return -EINVAL;
@@ -91,65 +172,30 @@ int bdrv_mem_register(const char *name, const void *data, size_t len)
         return -ENOMEM;
     }
     f->name = strdup(name);
+    pthread_mutex_lock(&mem_lock);
     /* One spare byte, so that an empty file still has a buffer to point at. */
-    f->data = malloc(len + 1);
-    if (!f->name || !f->data) {
+    f->data = f->name ? mem_buf_get(len + 1, &f->cap) : NULL;
+    if (!f->data) {
+        pthread_mutex_unlock(&mem_lock);
         free(f->name);
-        free(f->data);
         free(f);
         return -ENOMEM;
     }
-    if (len) {
+    if (data) {
         memcpy(f->data, data, len);
+    } else {
+        memset(f->data, 0, len);
     }
     f->len = len;
-    f->cap = len + 1;
     f->refs = 1;
-
-    pthread_mutex_lock(&mem_lock);
-    i = mem_find(name);
-    if (i >= 0) {
-        mem_file_unref(mem_files[i]);
-        mem_files[i] = f;
-    } else if (mem_nfiles == mem_cap) {
-        int ncap = mem_cap ? mem_cap * 2 : 8;
-        MemFile **n = realloc(mem_files, sizeof(*n) * (size_t)ncap);
-        if (!n) {
-            mem_file_unref(f);
-            ret = -ENOMEM;
-        } else {
-            mem_files = n;
-            mem_cap = ncap;
-            mem_files[mem_nfiles++] = f;
-        }
-    } else {
-        mem_files[mem_nfiles++] = f;
-    }
+    ret = mem_insert(f);
     pthread_mutex_unlock(&mem_lock);
     return ret;
 }
 
-int bdrv_mem_get(const char *name, void **data, size_t *len)
+int bdrv_mem_register(const char *name, const void *data, size_t len)
 {
-    int i, ret = -ENOENT;
-
-    *data = NULL;
-    *len = 0;
-    pthread_mutex_lock(&mem_lock);
-    i = mem_find(name);
-    if (i >= 0) {
-        MemFile *f = mem_files[i];
-        *data = malloc(f->len + 1);
-        if (!*data) {
-            ret = -ENOMEM;
-        } else {
-            memcpy(*data, f->data, f->len);
-            *len = f->len;
-            ret = 0;
-        }
-    }
-    pthread_mutex_unlock(&mem_lock);
-    return ret;
+    return data || !len ? mem_add(name, data, len) : -EINVAL;
 }
 
 void bdrv_mem_clear(void)
@@ -211,14 +257,14 @@ static int mem_grow(MemFile *f, uint64_t end)
         return -ENOSPC;
     }
     if (end >= f->cap) {
-        size_t ncap = MAX((size_t)end + 1, f->cap * 2);
-        uint8_t *n;
+        size_t ncap = MIN(MAX((size_t)end + 1, f->cap * 2), mem_max_len + 1);
+        uint8_t *n = mem_buf_get(ncap, &ncap);
 
-        ncap = MIN(ncap, mem_max_len + 1);
-        n = realloc(f->data, ncap);
         if (!n) {
             return -ENOMEM;
         }
+        memcpy(n, f->data, f->len);
+        mem_buf_put(f->data, f->cap);
         f->data = n;
         f->cap = ncap;
     }
@@ -332,15 +378,8 @@ static int mem_create_file(const char *filename, uint64_t size, BdrvPrealloc pre
         return bdrv_error_set(err, -ENOSPC, "cannot create '%s': %s", filename,
                               strerror(ENOSPC));
     }
-    /* A zeroed buffer of @size, replacing any file of that name. */
-    {
-        void *zero = calloc(1, (size_t)size + 1);
-        if (!zero) {
-            return bdrv_error_set(err, -ENOMEM, "cannot create '%s': out of memory", filename);
-        }
-        ret = bdrv_mem_register(filename, zero, (size_t)size);
-        free(zero);
-    }
+    /* A zeroed file of @size, replacing any file of that name. */
+    ret = mem_add(filename, NULL, (size_t)size);
     if (ret < 0) {
         return bdrv_error_set(err, ret, "cannot create '%s': %s", filename, strerror(-ret));
     }

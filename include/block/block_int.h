@@ -302,8 +302,7 @@ extern const BlockDriver bdrv_mem HIDDEN;
  * The in-memory protocol (block/mem.c), for fuzz targets and tests: files
  * named BDRV_MEM_PREFIX... live in a process-wide table. register copies
  * @data under @name (replacing a file of that name; -EINVAL for a name
- * without the prefix or a file over the size limit, -ENOMEM); get returns a
- * malloc'ed copy of a file's current content (-ENOENT); clear drops every
+ * without the prefix or a file over the size limit, -ENOMEM); clear drops every
  * file (nodes still open keep theirs until closed). While the table is not
  * empty, bdrv_file_open and bdrv_create_file send prefixed names to it
  * (bdrv_mem_handles says so). Files never grow past set_max_len bytes
@@ -313,7 +312,6 @@ extern const BlockDriver bdrv_mem HIDDEN;
  */
 #define BDRV_MEM_PREFIX "mem:"
 HIDDEN int bdrv_mem_register(const char *name, const void *data, size_t len);
-HIDDEN int bdrv_mem_get(const char *name, void **data, size_t *len);
 HIDDEN void bdrv_mem_clear(void);
 HIDDEN void bdrv_mem_set_max_len(size_t max_len);
 HIDDEN bool bdrv_mem_handles(const char *filename);

@@ -140,20 +140,16 @@ static void write_some(BlockDriverState *bs)
     bdrv_check(bs, &res, 0, &err);
 }
 
-static void run(const char *name, const char *fmt)
+/* @data and @len: what @name holds, the image as given. */
+static void run(const char *name, const char *fmt, const uint8_t *data, size_t len)
 {
     const BlockDriver *drv = NULL;
     BlockDriverState *bs = NULL;
     BdrvCheckResult res;
     BdrvError err = { 0 };
-    void *data;
-    size_t len;
 
     /* Probing alone, as a caller would before choosing a format. */
-    if (bdrv_mem_get(name, &data, &len) == 0) {
-        bdrv_probe_name(data, (int)MIN(len, 2048u), name, &drv);
-        free(data);
-    }
+    bdrv_probe_name(data, (int)MIN(len, 2048u), name, &drv);
 
     fuzz_last_open_error = bdrv_open_policy(&bs, name, fmt, 0, &fuzz_policy, &err);
     if (getenv("FUZZ_DEBUG")) {
@@ -168,16 +164,12 @@ static void run(const char *name, const char *fmt)
     }
 
     /* Repair on a copy, so that the write pass below sees the image as given. */
-    if (bdrv_mem_get(name, &data, &len) == 0) {
-        if (bdrv_mem_register(COPY, data, len) == 0 &&
-            bdrv_open_policy(&bs, COPY, fmt, BDRV_O_RDWR | BDRV_O_NO_BACKING, &fuzz_policy,
-                             &err) == 0) {
-            memset(&res, 0, sizeof(res));
-            bdrv_check(bs, &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS, &err);
-            read_all(bs);
-            bdrv_close(bs);
-        }
-        free(data);
+    if (bdrv_mem_register(COPY, data, len) == 0 &&
+        bdrv_open_policy(&bs, COPY, fmt, BDRV_O_RDWR | BDRV_O_NO_BACKING, &fuzz_policy, &err) == 0) {
+        memset(&res, 0, sizeof(res));
+        bdrv_check(bs, &res, BDRV_FIX_LEAKS | BDRV_FIX_ERRORS, &err);
+        read_all(bs);
+        bdrv_close(bs);
     }
 
     if (bdrv_open_policy(&bs, name, fmt, BDRV_O_RDWR, &fuzz_policy, &err) == 0) {
@@ -211,6 +203,7 @@ int fuzz_one(const uint8_t *data, size_t size)
         };
 
         bdrv_mem_register(IMG, data, dlen);
+        size = dlen;
         for (size_t i = 0; i < ARRAY_SIZE(extents); i++) {
             bdrv_mem_register(extents[i], rest, rlen);
         }
@@ -229,7 +222,7 @@ int fuzz_one(const uint8_t *data, size_t size)
         }
     }
     bdrv_mem_register(BASE, base, BASE_SIZE);
-    run(IMG, fmt);
+    run(IMG, fmt, data, size);
     bdrv_mem_clear();
     return 0;
 }
