@@ -666,6 +666,32 @@ static int vmdk_fill_old(BlockDriverState *bs, VmdkExtent *e, uint32_t old_gte, 
     return vmdk_read_parent(bs, e->start + pos, &v, 0, len);
 }
 
+/*
+ * Old content around a write is filled into buffers of at most this size: a
+ * hostile extent may claim grains of up to 1 GiB, and an allocating write of
+ * 512 bytes must not need two grain-sized buffers for it.
+ */
+#define VMDK_FILL_PIECE ((size_t)1 << 20)
+
+/* Write @len bytes of old content of extent byte @pos to file byte @at, a piece at a time. */
+static int vmdk_write_old(BlockDriverState *bs, VmdkExtent *e, uint32_t old_gte, uint64_t pos,
+                          uint64_t at, size_t len)
+{
+    size_t piece = MIN(len, VMDK_FILL_PIECE);
+    uint8_t *buf = malloc(piece);
+    int ret = buf ? 0 : -ENOMEM;
+
+    for (size_t done = 0; ret == 0 && done < len; done += piece) {
+        piece = MIN(piece, len - done);
+        ret = vmdk_fill_old(bs, e, old_gte, pos + done, buf, piece);
+        if (ret == 0) {
+            ret = bdrv_pwrite(e->file, at + done, buf, piece);
+        }
+    }
+    free(buf);
+    return ret;
+}
+
 #ifdef CONFIG_ZLIB
 /* Append grain @g (@len bytes of @data, zero-padded to a grain) compressed; returns its sector. */
 static int vmdk_write_compressed(BlockDriverState *bs, VmdkExtent *e, uint64_t g,
@@ -869,6 +895,9 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
     uint64_t sector = e->next_sector;
     uint32_t gdi = (uint32_t)(g0 / e->gtes);
     uint32_t i0 = (uint32_t)(g0 % e->gtes);
+    uint64_t at = sector * VMDK_SECTOR;
+    /* Large old content goes out in pieces of its own; the rest in one vectored write. */
+    bool head_apart = head > VMDK_FILL_PIECE, tail_apart = tail > VMDK_FILL_PIECE;
     uint8_t *hbuf = NULL, *tbuf = NULL;
     VmdkGtSlot *slot;
     QBIOVector v, part;
@@ -881,7 +910,9 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
     if (ret < 0) {
         return ret;
     }
-    if (head) {
+    if (head_apart) {
+        ret = vmdk_write_old(bs, e, old[0], run_start, at, head);
+    } else if (head) {
         hbuf = malloc(head);
         ret = hbuf ? vmdk_fill_old(bs, e, old[0], run_start, hbuf, head) : -ENOMEM;
         if (ret == 0) {
@@ -897,7 +928,9 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
             qiov_destroy(&part);
         }
     }
-    if (ret == 0 && tail) {
+    if (ret == 0 && tail_apart) {
+        ret = vmdk_write_old(bs, e, old[count - 1], pos + n, at + head + n, tail);
+    } else if (ret == 0 && tail) {
         tbuf = malloc(tail);
         ret = tbuf ? vmdk_fill_old(bs, e, old[count - 1], pos + n, tbuf, tail) : -ENOMEM;
         if (ret == 0) {
@@ -905,7 +938,7 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
         }
     }
     if (ret == 0) {
-        ret = bdrv_pwritev(e->file, sector * VMDK_SECTOR, &v);    /* invariant 2 */
+        ret = bdrv_pwritev(e->file, at + (head_apart ? head : 0), &v);    /* invariant 2 */
     }
     qiov_destroy(&v);
     free(hbuf);

@@ -403,6 +403,52 @@ START_TEST(vmdk_write_fills_gt_and_redundant_gt)
 }
 END_TEST
 
+/*
+ * Grains of 2 MiB: the old content around a small write (copied from the
+ * parent) is more than one fill piece (1 MiB) on one side, so it is written
+ * in pieces of its own, and less on the other, so it goes in the vectored
+ * write with the data. Both must land where they belong.
+ */
+START_TEST(vmdk_large_grain_writes_copy_in_pieces)
+{
+    const char *base = P("lg-base.vmdk"), *top = P("lg-top.vmdk");
+    const size_t len = 8 * MiB;
+    uint8_t *want = malloc(len), *got = malloc(len);
+    BlockDriverState *bs;
+
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(got);
+    create_img(base, "size=8M");
+    bs = open_img(base, BDRV_O_RDWR);
+    write_pattern(bs, 0, len, 21);
+    bdrv_close(bs);
+    fill(want, len, 21);
+
+    create_img(top, "backing_file=lg-base.vmdk,backing_fmt=vmdk");
+    ck_assert_uint_eq(rd64(top, 20), 128);
+    wr64(top, 20, 4096);                               /* grainSize: 2 MiB */
+    bs = open_img(top, BDRV_O_RDWR);
+    write_pattern(bs, 1 * MiB + 512, 512, 22);         /* head 1 MiB + 512: apart */
+    fill(want + 1 * MiB + 512, 512, 22);
+    write_pattern(bs, 2 * MiB + 4096, 512, 23);        /* tail 2 MiB - 4608: apart */
+    fill(want + 2 * MiB + 4096, 512, 23);
+    bdrv_close(bs);
+
+    bs = open_img(top, 0);
+    ck_assert_int_eq(bdrv_pread(bs, 0, got, len), 0);
+    ck_assert(memcmp(want, got, len) == 0);
+    bdrv_close(bs);
+    /* Two whole grains were allocated, nothing more. */
+    bs = open_img(top, BDRV_O_NO_BACKING);
+    ck_assert_int_eq(bdrv_pread(bs, 0, got, 4 * MiB), 0);
+    ck_assert(memcmp(want, got, 4 * MiB) == 0);
+    check_zero(bs, 4 * MiB, 4 * MiB);
+    bdrv_close(bs);
+    free(want);
+    free(got);
+}
+END_TEST
+
 START_TEST(vmdk_random_writes_match_mirror)
 {
     static const char *const opts[] = {
@@ -911,6 +957,7 @@ static Suite *vmdk_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, vmdk_write_fills_gt_and_redundant_gt);
+    tcase_add_test(tc, vmdk_large_grain_writes_copy_in_pieces);
     tcase_add_test(tc, vmdk_random_writes_match_mirror);
     tcase_add_test(tc, vmdk_zeroed_grains_and_status);
     tcase_add_test(tc, vmdk_backing_copy_on_write_and_cid);
