@@ -20,12 +20,17 @@ typedef struct Qcow2CacheEntry {
     uint64_t lru;      /* larger: used more recently */
     int ref;           /* pins: a pinned table is never evicted */
     bool dirty;
+    uint8_t *table;    /* allocated when the slot is first used */
 } Qcow2CacheEntry;
 
+/*
+ * Tables are allocated slot by slot as they are first needed, not all at
+ * creation: opening an image to read its header or a few clusters then
+ * costs no more than the tables it touches.
+ */
 struct Qcow2Cache {
     int size;
     uint32_t table_size;
-    uint8_t *tables;
     Qcow2CacheEntry *entries;
     uint64_t lru_counter;
     int last_hit;
@@ -34,7 +39,6 @@ struct Qcow2Cache {
 Qcow2Cache *qcow2_cache_create(int nb_tables, uint32_t table_size)
 {
     Qcow2Cache *c = calloc(1, sizeof(*c));
-    void *mem = NULL;
 
     if (!c) {
         return NULL;
@@ -42,13 +46,10 @@ Qcow2Cache *qcow2_cache_create(int nb_tables, uint32_t table_size)
     c->size = nb_tables;
     c->table_size = table_size;
     c->entries = calloc((size_t)nb_tables, sizeof(*c->entries));
-    if (!c->entries ||
-        posix_memalign(&mem, 4096, (size_t)nb_tables * table_size) != 0) {
-        free(c->entries);
+    if (!c->entries) {
         free(c);
         return NULL;
     }
-    c->tables = mem;
     return c;
 }
 
@@ -57,20 +58,26 @@ void qcow2_cache_destroy(Qcow2Cache *c)
     if (!c) {
         return;
     }
-    free(c->tables);
+    for (int i = 0; i < c->size; i++) {
+        free(c->entries[i].table);
+    }
     free(c->entries);
     free(c);
 }
 
 static inline void *cache_table(Qcow2Cache *c, int i)
 {
-    return c->tables + (size_t)i * c->table_size;
+    return c->entries[i].table;
 }
 
 static int cache_index_of(Qcow2Cache *c, const void *table)
 {
-    ptrdiff_t d = (const uint8_t *)table - c->tables;
-    return (int)(d / (ptrdiff_t)c->table_size);
+    for (int i = 0; i < c->size; i++) {
+        if (c->entries[i].table == table) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 /* Which cache of @bs is @c, so that the right ordering rule applies. */
@@ -172,6 +179,14 @@ static int cache_do_get(BlockDriverState *bs, Qcow2Cache *c, uint64_t offset, vo
     if (victim < 0) {
         /* Every table is pinned: a driver bug, reported rather than worked around. */
         return -ENOMEM;
+    }
+    if (!c->entries[victim].table) {
+        void *mem = NULL;
+
+        if (posix_memalign(&mem, 4096, c->table_size) != 0) {
+            return -ENOMEM;
+        }
+        c->entries[victim].table = mem;
     }
     ret = cache_write_entry(bs, c, victim);
     if (ret < 0) {

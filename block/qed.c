@@ -334,22 +334,15 @@ static void qed_cache_free(BDRVQEDState *s)
     }
 }
 
-static int qed_cache_init(BDRVQEDState *s)
+/* Pages are allocated as slots are first used (qed_cache_get), not here. */
+static void qed_cache_init(BDRVQEDState *s)
 {
     for (int i = 0; i < QED_CACHE_SLOTS; i++) {
         s->cache[i].offset = UINT64_MAX;
         s->cache[i].last_use = 0;
         s->cache[i].data = NULL;
     }
-    for (int i = 0; i < QED_CACHE_SLOTS; i++) {
-        s->cache[i].data = malloc(s->page_size);
-        if (!s->cache[i].data) {
-            qed_cache_free(s);
-            return -ENOMEM;
-        }
-    }
     s->last_slot = 0;
-    return 0;
 }
 
 /* The cached page holding file offset @page_off (page aligned), loading it if needed. */
@@ -377,6 +370,12 @@ static int qed_cache_get(BlockDriverState *bs, uint64_t page_off, uint8_t **data
     }
     /* Pages are always clean (invariant 5), so any slot can be reused at once. */
     s->cache[victim].offset = UINT64_MAX;
+    if (!s->cache[victim].data) {
+        s->cache[victim].data = malloc(s->page_size);
+        if (!s->cache[victim].data) {
+            return -ENOMEM;
+        }
+    }
     ret = bdrv_pread(bs->file, page_off, s->cache[victim].data, s->page_size);
     if (ret < 0) {
         return ret;
@@ -666,12 +665,7 @@ static int qed_open(BlockDriverState *bs, int flags, BdrvError *err)
         }
     }
 
-    ret = qed_cache_init(s);
-    if (ret < 0) {
-        bs->backing_file[0] = '\0';
-        return bdrv_error_set(err, ret, "image '%s': out of memory for the table cache",
-                              bs->filename);
-    }
+    qed_cache_init(s);
     bs->total_sectors = (int64_t)(h->image_size / BDRV_SECTOR_SIZE);
 
     if (!bs->read_only) {
