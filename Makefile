@@ -394,6 +394,18 @@ fuzz-smoke: fuzz
 	    grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec' $(FUZZ_DIR)/smoke-$$t.log; \
 	done
 
+# A long run: every target to FUZZ_RUNS executions, FUZZ_JOBS at a time
+# (tests/fuzz/campaign.sh says more). Not part of CI: a million executions
+# of every target takes hours of machine time.
+FUZZ_RUNS    ?= 1000000
+FUZZ_JOBS    ?= 2
+FUZZ_MAX_LEN ?= 131072
+.PHONY: fuzz-campaign
+fuzz-campaign: fuzz
+	$(Q)sh $(SRCDIR)/tests/fuzz/make-seeds.sh $(FUZZ_DIR)/seeds
+	$(Q)sh $(SRCDIR)/tests/fuzz/campaign.sh $(FUZZ_DIR) $(SRCDIR) $(FUZZ_RUNS) $(FUZZ_JOBS) \
+	    $(FUZZ_MAX_LEN) $(FUZZ_TARGETS)
+
 $(FUZZ_REPLAY_OBJS): %.o: %.c config-host.mak
 	@mkdir -p $(@D)
 	$(call quiet,CC,$@)$(CC) $(QB_CPPFLAGS) $(LIB_CFLAGS) $(QB_CFLAGS) $(DEPFLAGS) -c -o $@ $<
@@ -530,6 +542,7 @@ help:
 	@echo "  examples        build examples/*.c (aio-glib needs GLib)"
 	@echo "  fuzz            libFuzzer targets per format in $(FUZZ_DIR)/ (clang-14)"
 	@echo "  fuzz-smoke      run each fuzz target FUZZ_SECONDS (20) seconds"
+	@echo "  fuzz-campaign   run each fuzz target FUZZ_RUNS (10^6) executions"
 	@echo "  demo            run scripts/demo.sh with the in-tree tool"
 	@echo "  bench           bench/run: qblock-img against qemu-img (BENCH_ARGS=)"
 	@echo "  install         install (PREFIX=, LIBDIR=, INCLUDEDIR=, BINDIR=, MANDIR=, DESTDIR=)"
