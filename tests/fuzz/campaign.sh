@@ -52,18 +52,18 @@ run_one() {
     [ "$rc" -eq 0 ]
 }
 
-# JOBS lanes: target i goes to lane i % JOBS; lanes run side by side.
+# JOBS lanes side by side; each takes the next target nobody has claimed
+# (mkdir is atomic), so a long target does not hold up a lane's others.
+rm -rf "$log_dir"/claim-* "$log_dir"/*.result
 lane=0
 pids=
 while [ "$lane" -lt "$JOBS" ]; do
     (
-        i=0
         status=0
         for t in "$@"; do
-            if [ $((i % JOBS)) -eq "$lane" ]; then
+            if mkdir "$log_dir/claim-$t" 2>/dev/null; then
                 run_one "$t" || status=1
             fi
-            i=$((i + 1))
         done
         exit $status
     ) &
