@@ -896,7 +896,7 @@ int bdrv_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, int
 {
     int ret;
 
-    if (!bs->drv->bdrv_aio_preadv || !bs->drv->thread_safe) {
+    if (!bs->drv->bdrv_aio_preadv) {
         return -ENOTSUP;
     }
     ret = check_request(bs, offset, qiov->size);
@@ -906,7 +906,20 @@ int bdrv_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov, int
     if (qiov->size == 0) {
         return -EAGAIN;
     }
-    return bs->drv->bdrv_aio_preadv(bs, offset, qiov, notify_fd, cb, opaque);
+    if (bs->drv->thread_safe) {
+        return bs->drv->bdrv_aio_preadv(bs, offset, qiov, notify_fd, cb, opaque);
+    }
+    /*
+     * Other drivers start the read under the node's rw_lock held shared, as
+     * shared reads run; a lock that is busy (or held by this thread) means
+     * the caller's slower path rather than a wait.
+     */
+    if (drv_locked_by_me(bs) || pthread_rwlock_tryrdlock(&bs->rw_lock) != 0) {
+        return -EAGAIN;
+    }
+    ret = bs->drv->bdrv_aio_preadv(bs, offset, qiov, notify_fd, cb, opaque);
+    pthread_rwlock_unlock(&bs->rw_lock);
+    return ret;
 }
 
 void bdrv_aio_poll(BlockDriverState *bs)

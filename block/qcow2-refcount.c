@@ -620,6 +620,8 @@ static void cluster_freed(BlockDriverState *bs, uint64_t cluster_index)
     BDRVQcow2State *s = bs->opaque;
     uint64_t off = cluster_index << s->cluster_bits;
 
+    /* A native read may still be reading it (qcow2_aio_preadv). */
+    qcow2_drain_aio_reads(bs);
     qcow2_cache_discard(s->l2_cache, off);
     qcow2_cache_discard(s->refblock_cache, off);
     if (cluster_index < s->free_cluster_index) {

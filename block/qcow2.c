@@ -909,6 +909,7 @@ static void qcow2_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
 
+    qcow2_drain_aio_reads(bs);
     if (!s->read_only && s->l2_cache) {
         /* Errors here cannot be reported; the data stays as durable as the last flush. */
         if (qcow2_flush_all(bs) == 0 && !s->corrupt) {
@@ -1050,6 +1051,105 @@ int qcow2_read_guest(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 static int qcow2_preadv_shared(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
 {
     return read_guest(bs, offset, qiov, true);
+}
+
+/*
+ * Asynchronous reads (bdrv_aio_preadv), started under the rw_lock held
+ * shared. A read whose clusters the cached L2 tables show as zeros, or as
+ * holes with no backing file, completes at once. A read of one contiguous
+ * run of data clusters goes to the file as a native read, and returns
+ * before it completes: unlike a shared read, it no longer holds the lock
+ * when the data arrives, so it counts itself in s->aio_reads until then,
+ * and a cluster whose refcount drops to zero waits for the count to drain
+ * (qcow2_drain_aio_reads) before it can be reused. Everything else, and a
+ * file without native AIO, is -EAGAIN: the caller's worker reads it.
+ */
+typedef struct Qcow2AioRead {
+    BlockDriverState *bs;
+    BdrvAioCompletionFunc *cb;
+    void *opaque;
+} Qcow2AioRead;
+
+static void qcow2_aio_read_done(void *opaque, int ret)
+{
+    Qcow2AioRead *r = opaque;
+    BDRVQcow2State *s = r->bs->opaque;
+    BdrvAioCompletionFunc *cb = r->cb;
+    void *cb_opaque = r->opaque;
+
+    free(r);
+    __atomic_sub_fetch(&s->aio_reads, 1, __ATOMIC_RELEASE);
+    cb(cb_opaque, ret);
+}
+
+static int qcow2_aio_preadv(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
+                            int notify_fd, BdrvAioCompletionFunc *cb, void *opaque)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t n = qiov->size, host;
+    Qcow2SubclusterType type;
+    Qcow2AioRead *r;
+    int ret = qcow2_peek_host_offset(bs, offset, &n, &host, &type);
+
+    if (ret < 0 || n < qiov->size) {
+        return -EAGAIN;
+    }
+    switch (type) {
+    case QCOW2_SC_UNALLOCATED_PLAIN:
+    case QCOW2_SC_UNALLOCATED_ALLOC:
+        if (bs->backing) {
+            return -EAGAIN;
+        }
+        /* fall through */
+    case QCOW2_SC_ZERO_PLAIN:
+    case QCOW2_SC_ZERO_ALLOC:
+        qiov_memset(qiov, 0, 0, qiov->size);
+        cb(opaque, 0);
+        return 0;
+    case QCOW2_SC_NORMAL:
+        break;
+    default:
+        return -EAGAIN;
+    }
+    if (__atomic_load_n(&s->file_aio_off, __ATOMIC_RELAXED)) {
+        return -EAGAIN;
+    }
+    r = malloc(sizeof(*r));
+    if (!r) {
+        return -EAGAIN;
+    }
+    *r = (Qcow2AioRead) { .bs = bs, .cb = cb, .opaque = opaque };
+    /* Counted while the shared lock still keeps the cluster from being freed. */
+    __atomic_add_fetch(&s->aio_reads, 1, __ATOMIC_ACQ_REL);
+    ret = bdrv_aio_preadv(bs->file, host, qiov, notify_fd, qcow2_aio_read_done, r);
+    if (ret < 0) {
+        __atomic_sub_fetch(&s->aio_reads, 1, __ATOMIC_RELEASE);
+        free(r);
+        if (ret == -ENOTSUP) {
+            __atomic_store_n(&s->file_aio_off, true, __ATOMIC_RELAXED);
+        }
+        return -EAGAIN;
+    }
+    return 0;
+}
+
+static void qcow2_aio_poll(BlockDriverState *bs)
+{
+    bdrv_aio_poll(bs->file);
+}
+
+void qcow2_drain_aio_reads(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    while (__atomic_load_n(&s->aio_reads, __ATOMIC_ACQUIRE) > 0) {
+        bdrv_aio_poll(bs->file);
+        if (__atomic_load_n(&s->aio_reads, __ATOMIC_ACQUIRE) > 0) {
+            /* Another thread is reaping: its completions arrive shortly. */
+            struct timespec ts = { .tv_sec = 0, .tv_nsec = 20000 };
+            nanosleep(&ts, NULL);
+        }
+    }
 }
 
 /*
@@ -1683,6 +1783,8 @@ const BlockDriver bdrv_qcow2 = {
     .create_opts = qcow2_create_opts,
     .bdrv_preadv = qcow2_read_guest,
     .bdrv_preadv_shared = qcow2_preadv_shared,
+    .bdrv_aio_preadv = qcow2_aio_preadv,
+    .bdrv_aio_poll = qcow2_aio_poll,
     .bdrv_pwritev_shared = qcow2_pwritev_shared,
     .bdrv_pwritev = qcow2_pwritev,
     .bdrv_pwritev_compressed = qcow2_pwritev_compressed,

@@ -216,6 +216,9 @@ typedef struct BDRVQcow2State {
     int open_corruptions_fixed;
     bool metadata_prealloc;       /* data clusters far exceed the file's real allocation */
     bool metadata_prealloc_checked;
+    /* Native reads in flight (qcow2_aio_preadv); atomic. Freeing a cluster waits for none. */
+    unsigned aio_reads;
+    bool file_aio_off;            /* the file takes no native reads; atomic */
 } BDRVQcow2State;
 
 /* ---- small helpers ---- */
@@ -343,6 +346,8 @@ HIDDEN int qcow2_flush_all(BlockDriverState *bs);
 
 /* ---- qcow2-cache.c ---- */
 
+/* Wait until no native read of a data cluster is in flight (qcow2.c). */
+HIDDEN void qcow2_drain_aio_reads(BlockDriverState *bs);
 HIDDEN Qcow2Cache *qcow2_cache_create(int nb_tables, uint32_t table_size);
 HIDDEN void qcow2_cache_destroy(Qcow2Cache *c);
 /* Pin the table at @offset, reading it when not cached; -errno. */

@@ -145,9 +145,11 @@ struct BlockDriver {
     int (*bdrv_pwrite_zeroes_unmap)(BlockDriverState *bs, uint64_t offset, uint64_t bytes);
     /*
      * Start an asynchronous read and reap completed ones: see
-     * bdrv_aio_preadv and bdrv_aio_poll in block.h. Only thread_safe
-     * drivers are called (nothing serialises the callbacks). NULL: the node
-     * has no asynchronous path (-ENOTSUP; polling does nothing).
+     * bdrv_aio_preadv and bdrv_aio_poll in block.h. Nothing serialises
+     * the callbacks; a driver that is not thread_safe has bdrv_aio_preadv
+     * called under the node's rw_lock held shared, with the rules of
+     * bdrv_preadv_shared. NULL: the node has no asynchronous path
+     * (-ENOTSUP; polling does nothing).
      */
     int (*bdrv_aio_preadv)(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov,
                            int notify_fd, BdrvAioCompletionFunc *cb, void *opaque);

@@ -799,6 +799,79 @@ START_TEST(aio_native_reads_raw)
 }
 END_TEST
 
+/*
+ * The same on qcow2, whose reads translate first: data clusters go to the
+ * kernel, zero clusters and holes complete at once, and a compressed
+ * cluster or a read across two clusters apart in the file goes to the
+ * workers. qemu-io writes the image; qemu-img's reading of it is the model.
+ */
+START_TEST(aio_native_reads_qcow2)
+{
+    enum { NREQ = 300, BLK = 4096 };
+    const uint64_t size = 8 * MiB;
+    QBroker *b = NULL;
+    QBlockState *qbs;
+    char path[PATH_MAX], cmd[2 * PATH_MAX + 512];
+    uint8_t *model = malloc(size), *bufs;
+    uint64_t offs[NREQ], lens[NREQ];
+    Done done = { 0 };
+    Tag tags[NREQ];
+    QbtRng rng;
+    int st;
+
+    ck_assert_ptr_nonnull(model);
+    ck_assert_int_eq(posix_memalign((void **)&bufs, BLK, (size_t)NREQ * 16 * BLK), 0);
+    ck_assert_int_eq(qb_broker_new(&b), 0);
+    qbt_path(path, sizeof(path), "native.qcow2");
+    snprintf(cmd, sizeof(cmd),
+             "'%s' create -q -f qcow2 '%s' 8M && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "
+             "-c 'write -z 1M 256k' -c 'write -c -P 0x22 2M 64k' -c 'write -P 0x44 5184k 64k' "
+             "-c 'write -P 0x55 5M 64k' '%s' >/dev/null",
+             qbt_qemu_img(), path, path);
+    st = system(cmd);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s failed", cmd);
+    qemu_img_content(path, model, size);
+    qbt_rng_seed(&rng, qbt_seed("native-qcow2"));
+    qbs = qbt_open_fmt(b, QB_FMT_QCOW2, path, LIBQBLOCK_O_NOCACHE | LIBQBLOCK_O_NATIVE_AIO);
+    ck_assert_int_eq(qb_aio_set_max_queue_depth(b, qbs, NREQ), 0);
+    /* One synchronous read first, so that the L2 table is cached and reads can go native. */
+    ck_assert_int_eq(qb_read(b, qbs, bufs, BLK, 0), BLK);
+    for (int i = 0; i < NREQ; i++) {
+        tags[i].done = &done;
+        tags[i].tag = i;
+        switch (i % 4) {
+        case 0:         /* 4 KiB, aligned */
+            offs[i] = qbt_rng_below(&rng, size / BLK) * BLK;
+            lens[i] = BLK;
+            break;
+        case 1:         /* a whole cluster */
+            offs[i] = qbt_rng_below(&rng, size / (64 * KiB)) * 64 * KiB;
+            lens[i] = 64 * KiB;
+            break;
+        case 2:         /* across the two clusters written in reverse order */
+            offs[i] = 5 * MiB + 60 * KiB;
+            lens[i] = 8 * KiB;
+            break;
+        default:        /* unaligned */
+            offs[i] = qbt_rng_below(&rng, size - 64 * KiB);
+            lens[i] = 1 + qbt_rng_below(&rng, 64 * KiB - 1);
+            break;
+        }
+        ck_assert_int_eq(qb_aio_read(b, qbs, bufs + (size_t)i * 16 * BLK, lens[i], offs[i],
+                                     on_done, &tags[i], NULL), 0);
+    }
+    ck_assert_int_eq(qb_aio_drain(b, qbs), NREQ);
+    for (int i = 0; i < NREQ; i++) {
+        ck_assert_msg(done.rets[i] == (int64_t)lens[i], "read %d: %lld", i, (long long)done.rets[i]);
+        qbt_assert_same(bufs + (size_t)i * 16 * BLK, model + offs[i], lens[i], "native qcow2 read");
+    }
+    qbt_close(b, &qbs);
+    free(model);
+    free(bufs);
+    qb_broker_delete(&b);
+}
+END_TEST
+
 static Suite *aio_suite(void)
 {
     Suite *s = suite_create("api_aio");
@@ -822,6 +895,7 @@ static Suite *aio_suite(void)
     tcase_add_test(tc, aio_drain_follows_resubmissions);
     tcase_add_test(tc, aio_discard_ordered_with_writes);
     tcase_add_test(tc, aio_native_reads_raw);
+    tcase_add_test(tc, aio_native_reads_qcow2);
     suite_add_tcase(s, tc);
     return s;
 }

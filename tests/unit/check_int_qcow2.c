@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -917,6 +918,91 @@ static int shared_read(BlockDriverState *bs, uint64_t off, void *buf, size_t len
  * read is served shared, with the right bytes, and leaves the table
  * unpinned (so it can still be evicted).
  */
+static void record_aio(void *opaque, int ret)
+{
+    *(int *)opaque = ret;
+}
+
+/*
+ * Asynchronous reads on O_DIRECT with native AIO: zeros and holes complete
+ * at once; a data cluster goes to the kernel and stays in flight, counted,
+ * until reaped. A cluster whose refcount drops to zero must first wait for
+ * such reads, or a read could return the data of whatever reuses it. Here
+ * the refcount block is cached, so dropping the count does no file I/O
+ * that would reap the read as a side effect: only the wait can complete
+ * it (without it, the read is still pending afterwards: tried). Then a
+ * discard and flush, as a user frees clusters, with the read's data intact.
+ */
+START_TEST(qcow2_native_read_holds_its_cluster)
+{
+    const char *f = P("native.qcow2");
+    BlockDriverState *bs;
+    BDRVQcow2State *s;
+    uint8_t *buf, want[4096];
+    QBIOVector qiov;
+    int efd = eventfd(0, EFD_CLOEXEC), done;
+
+    ck_assert_int_ge(efd, 0);
+    ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 4096), 0);
+    create_img(f, "size=4M");
+    bs = open_img(f, BDRV_O_RDWR);
+    fill(want, sizeof(want), 7);
+    for (uint64_t off = 0; off < 256 * 1024; off += sizeof(want)) {
+        ck_assert_int_eq(bdrv_pwrite(bs, off, want, sizeof(want)), 0);
+    }
+    ck_assert_int_eq(bdrv_pwrite_zeroes(bs, 512 * 1024, 64 * 1024), 0);
+    bdrv_close(bs);
+
+    bs = open_img(f, BDRV_O_RDWR | BDRV_O_NOCACHE | BDRV_O_NATIVE_AIO | BDRV_O_CACHE_WB);
+    s = bs->opaque;
+    qiov_init_buf(&qiov, buf, 4096);
+    /* The L2 table is not cached yet: the caller's slower path. */
+    ck_assert_int_eq(bdrv_aio_preadv(bs, 64 * 1024, &qiov, efd, record_aio, &done), -EAGAIN);
+    ck_assert_int_eq(bdrv_pread(bs, 0, buf, 4096), 0);
+
+    /* A hole and a zero cluster complete before the call returns. */
+    for (uint64_t off = 3 * 1024 * 1024; off; off = off == 512 * 1024 ? 0 : 512 * 1024) {
+        memset(buf, 0xff, 4096);
+        done = 1;
+        ck_assert_int_eq(bdrv_aio_preadv(bs, off, &qiov, efd, record_aio, &done), 0);
+        ck_assert_int_eq(done, 0);
+        ck_assert(buffer_is_zero(buf, 4096));
+    }
+
+    {
+        uint64_t n = 4096, host, rc;
+        Qcow2SubclusterType type;
+
+        ck_assert_int_eq(qcow2_peek_host_offset(bs, 64 * 1024, &n, &host, &type), 0);
+        ck_assert_int_eq(type, QCOW2_SC_NORMAL);
+        ck_assert_int_eq(qcow2_get_refcount(bs, host >> s->cluster_bits, &rc), 0);
+        ck_assert_uint_eq(rc, 1);
+        memset(buf, 0, 4096);
+        done = 1;
+        ck_assert_int_eq(bdrv_aio_preadv(bs, 64 * 1024, &qiov, efd, record_aio, &done), 0);
+        ck_assert_uint_eq(__atomic_load_n(&s->aio_reads, __ATOMIC_ACQUIRE), 1);
+        ck_assert_int_eq(done, 1);                  /* nobody has reaped it */
+        ck_assert_int_eq(qcow2_update_refcount(bs, host, 4096, -1), 0);
+        ck_assert_int_eq(done, 0);
+        ck_assert_uint_eq(__atomic_load_n(&s->aio_reads, __ATOMIC_ACQUIRE), 0);
+        ck_assert(memcmp(buf, want, 4096) == 0);
+        ck_assert_int_eq(qcow2_update_refcount(bs, host, 4096, 1), 0);
+    }
+
+    memset(buf, 0, 4096);
+    done = 1;
+    ck_assert_int_eq(bdrv_aio_preadv(bs, 64 * 1024, &qiov, efd, record_aio, &done), 0);
+    ck_assert_int_eq(bdrv_pdiscard(bs, 64 * 1024, 64 * 1024), 0);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_int_eq(done, 0);
+    ck_assert_uint_eq(__atomic_load_n(&s->aio_reads, __ATOMIC_ACQUIRE), 0);
+    ck_assert(memcmp(buf, want, 4096) == 0);
+    bdrv_close(bs);
+    close(efd);
+    free(buf);
+}
+END_TEST
+
 START_TEST(qcow2_shared_read_serves_only_cached_tables)
 {
     const char *f = P("shared.qcow2");
@@ -1766,6 +1852,7 @@ static Suite *qcow2_suite(void)
     tcase_add_test(tc, qcow2_write_maps_like_qemu);
     tcase_add_test(tc, qcow2_discard_semantics_match_qemu);
     tcase_add_test(tc, qcow2_shared_read_serves_only_cached_tables);
+    tcase_add_test(tc, qcow2_native_read_holds_its_cluster);
     tcase_add_test(tc, qcow2_new_cluster_past_eof_writes_data_only);
     tcase_add_test(tc, qcow2_cow_from_backing_and_short_backing);
     tcase_add_test(tc, qcow2_extended_l2_subclusters);
