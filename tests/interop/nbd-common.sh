@@ -15,9 +15,15 @@ build_helper QBNBD qbnbd
 SOCK_DIR=$(mktemp -d /tmp/qbnbd.XXXXXX) || fail "mktemp"
 NBD_PIDS=()
 
+# Servers started inside a $(...) subshell are not in NBD_PIDS: their pid
+# files are, so every server whose command line names SOCK_DIR is stopped.
 nbd_cleanup() {
-    local p
+    local p f
+    for f in "$SOCK_DIR"/*.pid; do
+        [ -s "$f" ] && NBD_PIDS+=("$(cat "$f")")
+    done
     for p in "${NBD_PIDS[@]}"; do
+        grep -qF "$SOCK_DIR" "/proc/$p/cmdline" 2>/dev/null || continue
         kill -CONT "$p" 2>/dev/null
         kill -9 "$p" 2>/dev/null
     done
