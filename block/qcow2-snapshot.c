@@ -49,6 +49,12 @@ int qcow2_read_snapshots(BlockDriverState *bs, BdrvError *err)
     if (s->nb_snapshots == 0) {
         return 0;
     }
+    /* Up to 65536 entries, however few bytes the table itself claims. */
+    ret = bdrv_policy_charge_metadata(bs, (uint64_t)s->nb_snapshots * sizeof(*s->snapshots),
+                                      "snapshot table", err);
+    if (ret < 0) {
+        return ret;
+    }
     s->snapshots = calloc(s->nb_snapshots, sizeof(*s->snapshots));
     if (!s->snapshots) {
         return bdrv_error_set(err, -ENOMEM, "out of memory for the snapshot table of '%s'",

@@ -261,6 +261,18 @@ START_TEST(policy_metadata_budget)
                 "open policy's max_metadata_size (65536 bytes)");
     ck_assert_msg(open_with(b, q, QB_FMT_QCOW2, NULL) == 0, "%s", qbt_msg(b));
 
+    /* A header claiming 65536 snapshots (QEMU's limit), whose table lies past the end. */
+    qbt_path(q, sizeof(q), "many-snapshots.qcow2");
+    create_opts(b, q, QB_FMT_QCOW2, "size=1M");
+    {
+        uint8_t f[12] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0 };   /* 65536 at 1 MiB */
+        qbt_pwrite_file(q, f, sizeof(f), 60);
+    }
+    p.max_metadata_size = 1 << 20;
+    EXPECT_FAIL(b, open_with(b, q, QB_FMT_QCOW2, &p), QB_ERR_LIMIT,
+                "the snapshot table (");
+    ck_assert_msg(open_with(b, q, QB_FMT_QCOW2, NULL) == 0, "%s", qbt_msg(b));
+
     /* 64 GiB of VDI blocks: a block map of 256 KiB. */
     qbt_path(v, sizeof(v), "big-map.vdi");
     create_opts(b, v, QB_FMT_VDI, "size=64G");
