@@ -70,8 +70,12 @@ static inline void *cache_table(Qcow2Cache *c, int i)
     return c->entries[i].table;
 }
 
+/* The slot of @table: mostly the one just looked up (last_hit), else a search. */
 static int cache_index_of(Qcow2Cache *c, const void *table)
 {
+    if (c->last_hit < c->size && c->entries[c->last_hit].table == table) {
+        return c->last_hit;
+    }
     for (int i = 0; i < c->size; i++) {
         if (c->entries[i].table == table) {
             return i;

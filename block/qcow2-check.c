@@ -107,7 +107,6 @@ static int inc_refs(CheckCtx *c, uint64_t offset, uint64_t bytes)
     return 0;
 }
 
-/* Walk one L2 table; @active also gathers the allocation statistics. */
 /*
  * Tables are mostly empty, and a hostile header can make them large: the
  * walks skip entries ZERO_BLOCK at a time where every byte is zero. True
@@ -120,6 +119,7 @@ static bool zero_block(const uint8_t *tab, uint32_t i, uint32_t n, size_t esize)
            buffer_is_zero(tab + (size_t)i * esize, ZERO_BLOCK * esize);
 }
 
+/* Walk one L2 table; @active also gathers the allocation statistics. */
 static int check_l2(CheckCtx *c, uint64_t l2_off, bool active)
 {
     BlockDriverState *bs = c->bs;
@@ -133,14 +133,14 @@ static int check_l2(CheckCtx *c, uint64_t l2_off, bool active)
         return 0;
     }
     for (uint32_t i = 0; i < s->l2_size; i++) {
-        uint64_t e;
+        uint64_t e, b;
 
-        if (zero_block(c->buf, i, s->l2_size, s->extended_l2 ? 16 : 8)) {
+        if (zero_block(c->buf, i, s->l2_size, (size_t)s->l2_entry_bytes)) {
             i += ZERO_BLOCK - 1;   /* unallocated entries: nothing to count */
             continue;
         }
         e = qcow2_l2_get(s, c->buf, i);
-        uint64_t b = qcow2_l2_get_bitmap(s, c->buf, i);
+        b = qcow2_l2_get_bitmap(s, c->buf, i);
 
         if (!(e & QCOW_OFLAG_COMPRESSED) && (e & L2E_STD_RESERVED_MASK)) {
             c->res->corruptions++;
@@ -352,14 +352,15 @@ static int check_refblocks(CheckCtx *c)
     int ret;
 
     for (uint32_t i = 0; i < s->refcount_table_size; i++) {
-        uint64_t e = s->refcount_table[i];
-        uint64_t off = e & REFT_OFFSET_MASK;
-        uint64_t idx = off >> s->cluster_bits;
+        uint64_t e, off, idx;
 
         if (c->nb && zero_block((const uint8_t *)s->refcount_table, i, s->refcount_table_size, 8)) {
             i += ZERO_BLOCK - 1;   /* no refcount blocks here */
             continue;
         }
+        e = s->refcount_table[i];
+        off = e & REFT_OFFSET_MASK;
+        idx = off >> s->cluster_bits;
         if (e & REFT_RESERVED_MASK) {
             c->res->corruptions++;
             c->rebuild = true;

@@ -692,6 +692,28 @@ static int vmdk_write_old(BlockDriverState *bs, VmdkExtent *e, uint32_t old_gte,
     return ret;
 }
 
+/*
+ * The old content [@pos, @pos+@len) of grain table entry @old_gte, to be
+ * written at file byte @at before or after a write's data: up to a fill
+ * piece it is read into *@buf (the caller frees it) and added to @v, the
+ * one vectored write; larger, it is written now, a piece at a time.
+ */
+static int vmdk_old_part(BlockDriverState *bs, VmdkExtent *e, uint32_t old_gte, uint64_t pos,
+                         uint64_t at, size_t len, QBIOVector *v, uint8_t **buf)
+{
+    int ret;
+
+    if (len > VMDK_FILL_PIECE) {
+        return vmdk_write_old(bs, e, old_gte, pos, at, len);
+    }
+    if (len == 0) {
+        return 0;
+    }
+    *buf = malloc(len);
+    ret = *buf ? vmdk_fill_old(bs, e, old_gte, pos, *buf, len) : -ENOMEM;
+    return ret == 0 ? qiov_add(v, *buf, len) : ret;
+}
+
 #ifdef CONFIG_ZLIB
 /* Append grain @g (@len bytes of @data, zero-padded to a grain) compressed; returns its sector. */
 static int vmdk_write_compressed(BlockDriverState *bs, VmdkExtent *e, uint64_t g,
@@ -896,8 +918,6 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
     uint32_t gdi = (uint32_t)(g0 / e->gtes);
     uint32_t i0 = (uint32_t)(g0 % e->gtes);
     uint64_t at = sector * VMDK_SECTOR;
-    /* Large old content goes out in pieces of its own; the rest in one vectored write. */
-    bool head_apart = head > VMDK_FILL_PIECE, tail_apart = tail > VMDK_FILL_PIECE;
     uint8_t *hbuf = NULL, *tbuf = NULL;
     VmdkGtSlot *slot;
     QBIOVector v, part;
@@ -910,15 +930,7 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
     if (ret < 0) {
         return ret;
     }
-    if (head_apart) {
-        ret = vmdk_write_old(bs, e, old[0], run_start, at, head);
-    } else if (head) {
-        hbuf = malloc(head);
-        ret = hbuf ? vmdk_fill_old(bs, e, old[0], run_start, hbuf, head) : -ENOMEM;
-        if (ret == 0) {
-            ret = qiov_add(&v, hbuf, head);
-        }
-    }
+    ret = vmdk_old_part(bs, e, old[0], run_start, at, head, &v, &hbuf);
     if (ret == 0) {
         ret = qiov_init_slice(&part, qiov, qoff, n);
         if (ret == 0) {
@@ -928,17 +940,12 @@ static int vmdk_allocate_run(BlockDriverState *bs, VmdkExtent *e, uint64_t g0, u
             qiov_destroy(&part);
         }
     }
-    if (ret == 0 && tail_apart) {
-        ret = vmdk_write_old(bs, e, old[count - 1], pos + n, at + head + n, tail);
-    } else if (ret == 0 && tail) {
-        tbuf = malloc(tail);
-        ret = tbuf ? vmdk_fill_old(bs, e, old[count - 1], pos + n, tbuf, tail) : -ENOMEM;
-        if (ret == 0) {
-            ret = qiov_add(&v, tbuf, tail);
-        }
+    if (ret == 0) {
+        ret = vmdk_old_part(bs, e, old[count - 1], pos + n, at + head + n, tail, &v, &tbuf);
     }
     if (ret == 0) {
-        ret = bdrv_pwritev(e->file, at + (head_apart ? head : 0), &v);    /* invariant 2 */
+        /* The vector starts with the head unless the head went out on its own. */
+        ret = bdrv_pwritev(e->file, at + (head > VMDK_FILL_PIECE ? head : 0), &v);  /* invariant 2 */
     }
     qiov_destroy(&v);
     free(hbuf);
