@@ -308,7 +308,8 @@ SRC_FROM_SUBDIR = $(if $(filter /%,$(SRCDIR)),$(SRCDIR),../$(SRCDIR))
 ASAN_ENV = TEST_TIMEOUT=$${TEST_TIMEOUT:-600} ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1 \
 	   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	   CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4}
-TSAN_ENV = TEST_TIMEOUT=$${TEST_TIMEOUT:-900} TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+TSAN_ENV = TEST_TIMEOUT=$${TEST_TIMEOUT:-900} \
+	   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SRCDIR_ABS)/tests/sanitizers/tsan.supp \
 	   CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-10}
 
 # sanitized_check DIR,SANITIZERS,ENV
