@@ -901,12 +901,15 @@ int qcow2_check(BlockDriverState *bs, BdrvCheckResult *res, int fix, BdrvError *
     if (s->read_only) {
         fix = 0;
     }
-    if (fix) {
-        ret = qcow2_flush_all(bs);
-        if (ret < 0) {
-            return bdrv_error_set(err, ret, "could not flush '%s' before the check",
-                                  bs->filename);
-        }
+    /*
+     * The check reads the tables from the file: on an image open for
+     * writing, first write what the caches and deferred frees hold, so that
+     * the check sees the image as this state does (a read-only state holds
+     * nothing back; qcow2_flush_all does nothing there).
+     */
+    ret = qcow2_flush_all(bs);
+    if (ret < 0) {
+        return bdrv_error_set(err, ret, "could not flush '%s' before the check", bs->filename);
     }
     memset(res, 0, sizeof(*res));
     s->in_check = true;

@@ -897,6 +897,39 @@ START_TEST(qcow2_discard_semantics_match_qemu)
 }
 END_TEST
 
+/*
+ * A check of an image open for writing sees it as the open image does: a
+ * discard's L2 updates and the refcount drops it deferred to the next flush
+ * are written first, even by a check that repairs nothing. (Without that,
+ * the check read the tables as they were before the discard and counted 4
+ * allocated clusters: tried; had only the L2 tables reached the file, the
+ * freed clusters would have been leaks.) qemu-img check on the file after
+ * the close agrees.
+ */
+START_TEST(qcow2_check_after_discard_sees_pending_frees)
+{
+    const char *f = P("dchk.qcow2");
+    BlockDriverState *bs;
+    BdrvCheckResult r;
+
+    create_img(f, "size=16M");
+    bs = open_img(f, BDRV_O_RDWR);
+    write_pattern(bs, 0, 4 * 65536, 7);
+    ck_assert_int_eq(bdrv_flush(bs), 0);
+    ck_assert_int_eq(bdrv_pdiscard(bs, 65536, 2 * 65536), 0);
+    r = check_img(bs, 0);
+    ck_assert_msg(r.corruptions == 0 && r.leaks == 0 && r.check_errors == 0,
+                  "%d corruptions, %d leaks, %d check errors", r.corruptions, r.leaks,
+                  r.check_errors);
+    ck_assert_uint_eq(r.allocated_clusters, 2);
+    check_byte(bs, 65536, 2 * 65536, 0);
+    check_pattern(bs, 0, 65536, 7);
+    bdrv_close(bs);
+    assert_clean(f);
+    qemu_check_clean(f);
+}
+END_TEST
+
 /* One shared read (qcow2_preadv_shared) of @len bytes at @off into @buf, as bdrv_preadv runs it. */
 static int shared_read(BlockDriverState *bs, uint64_t off, void *buf, size_t len)
 {
@@ -1851,6 +1884,7 @@ static Suite *qcow2_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, qcow2_write_maps_like_qemu);
     tcase_add_test(tc, qcow2_discard_semantics_match_qemu);
+    tcase_add_test(tc, qcow2_check_after_discard_sees_pending_frees);
     tcase_add_test(tc, qcow2_shared_read_serves_only_cached_tables);
     tcase_add_test(tc, qcow2_native_read_holds_its_cluster);
     tcase_add_test(tc, qcow2_new_cluster_past_eof_writes_data_only);
