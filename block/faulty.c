@@ -13,7 +13,15 @@
  * A torn write stores the whole sectors of the request's first half and
  * then fails: storage keeps a prefix of an interrupted write, but never
  * half a sector, which is the atomicity formats may rely on.
+ *
+ * The environment variables are read with secure_getenv: a set-user-ID or
+ * set-group-ID program (or one with file capabilities) that links the
+ * library ignores them, so that whoever starts it can neither make its
+ * I/O fail, nor its flushes skip the disk, nor make it append to a file
+ * of their choosing (LIBQBLOCK_FAULT_LOG).
  */
+
+#define _GNU_SOURCE
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +53,7 @@ static void fault_log(const char *fmt, ...) PRINTF_FMT(1, 2);
 
 static void fault_log(const char *fmt, ...)
 {
-    const char *path = getenv("LIBQBLOCK_FAULT_LOG");
+    const char *path = secure_getenv("LIBQBLOCK_FAULT_LOG");
     char line[256];
     va_list ap;
     int fd = 2, n;
@@ -125,10 +133,10 @@ static void fault_arm_locked(const BdrvFaultRule *rule)
 
 static void fault_read_env(void)
 {
-    const char *spec = getenv("LIBQBLOCK_FAULT_INJECT");
+    const char *spec = secure_getenv("LIBQBLOCK_FAULT_INJECT");
     BdrvFaultRule rule;
 
-    const char *nosync = getenv("LIBQBLOCK_FAULT_NOSYNC");
+    const char *nosync = secure_getenv("LIBQBLOCK_FAULT_NOSYNC");
 
     if (!spec || !*spec) {
         return;

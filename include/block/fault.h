@@ -16,9 +16,11 @@
  * number of the request of that kind to fail, WHAT eio, enospc or torn (a
  * write of whole sectors of the request's first half, then EIO); sticky
  * fails every later request of that kind too, as a dead disk or a full
- * file system would. LIBQBLOCK_FAULT_NOSYNC=1 sets BdrvFaultRule.nosync. LIBQBLOCK_FAULT_LOG names a file each injection and,
- * at every close of a faulty node, the counts so far ("counts: reads R
- * writes W flushes F") are appended to; stderr when unset.
+ * file system would. LIBQBLOCK_FAULT_NOSYNC=1 sets BdrvFaultRule.nosync.
+ * LIBQBLOCK_FAULT_LOG names a file each injection and, at every close of a
+ * faulty node, the counts so far ("counts: reads R writes W flushes F") are
+ * appended to; stderr when unset. Set-user-ID and set-group-ID programs
+ * ignore all three variables (block/faulty.c).
  */
 #ifndef BLOCK_FAULT_H
 #define BLOCK_FAULT_H
