@@ -38,6 +38,7 @@
 #include <zlib.h>
 
 #include "block/block_int.h"
+#include "table-cache.h"
 
 #define QCOW_MAGIC             0x514649FBu   /* "QFI\xfb" */
 #define QCOW_VERSION           1
@@ -73,12 +74,6 @@ typedef struct QcowHeader {
     uint64_t l1_table_offset;
 } QcowHeader;
 
-typedef struct QcowCachePage {
-    uint64_t offset;          /* page-aligned file offset; UINT64_MAX when empty */
-    uint64_t last_use;
-    uint8_t *data;
-} QcowCachePage;
-
 typedef struct BDRVQcowState {
     QcowHeader header;
     uint32_t cluster_size;
@@ -87,9 +82,7 @@ typedef struct BDRVQcowState {
     uint64_t l1_size;         /* entries */
     uint64_t file_end;        /* next allocation: the file's end rounded up to a cluster */
     uint64_t file_len;        /* bytes of the file (bounds for compressed data) */
-    uint64_t use_clock;
-    QcowCachePage cache[QCOW_CACHE_SLOTS];
-    int last_slot;
+    TableCache tables;
     /* The last cluster decompressed, kept because reads often come in pieces. */
     uint8_t *zbuf;            /* compressed input, one cluster at most */
     uint8_t *zcluster;        /* decompressed cluster */
@@ -123,98 +116,13 @@ static const BdrvOptDesc qcow_create_opts[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Metadata cache                                                      */
+/* Tables                                                              */
 
-static void qcow_cache_free(BDRVQcowState *s)
-{
-    for (int i = 0; i < QCOW_CACHE_SLOTS; i++) {
-        free(s->cache[i].data);
-        s->cache[i].data = NULL;
-        s->cache[i].offset = UINT64_MAX;
-    }
-    free(s->zbuf);
-    free(s->zcluster);
-    s->zbuf = NULL;
-    s->zcluster = NULL;
-}
-
-static int qcow_cache_init(BDRVQcowState *s)
-{
-    for (int i = 0; i < QCOW_CACHE_SLOTS; i++) {
-        s->cache[i].offset = UINT64_MAX;
-        s->cache[i].data = NULL;
-        s->cache[i].last_use = 0;
-    }
-    s->zbuf = NULL;
-    s->zcluster = NULL;
-    for (int i = 0; i < QCOW_CACHE_SLOTS; i++) {
-        s->cache[i].data = malloc(QCOW_PAGE_SIZE);
-        if (!s->cache[i].data) {
-            qcow_cache_free(s);
-            return -ENOMEM;
-        }
-    }
-    s->last_slot = 0;
-    return 0;
-}
-
-/* Forget cached pages overlapping file range [@off, +@len) after data was written there. */
-static void qcow_cache_invalidate(BDRVQcowState *s, uint64_t off, uint64_t len)
-{
-    for (int i = 0; i < QCOW_CACHE_SLOTS; i++) {
-        uint64_t p = s->cache[i].offset;
-        if (p != UINT64_MAX && p < off + len && off < p + QCOW_PAGE_SIZE) {
-            s->cache[i].offset = UINT64_MAX;
-        }
-    }
-}
-
-static int qcow_cache_get(BlockDriverState *bs, uint64_t page_off, uint8_t **data)
-{
-    BDRVQcowState *s = bs->opaque;
-    int victim = 0;
-    int ret;
-
-    if (s->cache[s->last_slot].offset == page_off) {
-        s->cache[s->last_slot].last_use = ++s->use_clock;
-        *data = s->cache[s->last_slot].data;
-        return 0;
-    }
-    for (int i = 0; i < QCOW_CACHE_SLOTS; i++) {
-        if (s->cache[i].offset == page_off) {
-            s->cache[i].last_use = ++s->use_clock;
-            s->last_slot = i;
-            *data = s->cache[i].data;
-            return 0;
-        }
-        if (s->cache[i].last_use < s->cache[victim].last_use) {
-            victim = i;
-        }
-    }
-    s->cache[victim].offset = UINT64_MAX;
-    ret = bdrv_pread(bs->file, page_off, s->cache[victim].data, QCOW_PAGE_SIZE);
-    if (ret < 0) {
-        return ret;
-    }
-    s->cache[victim].offset = page_off;
-    s->cache[victim].last_use = ++s->use_clock;
-    s->last_slot = victim;
-    *data = s->cache[victim].data;
-    return 0;
-}
-
-/* The big-endian u64 at file offset @off (8-aligned, so never split across pages). */
+/* The big-endian entry at file offset @off (8-aligned). */
 static int qcow_get_u64(BlockDriverState *bs, uint64_t off, uint64_t *val)
 {
-    uint64_t page = ROUND_DOWN(off, (uint64_t)QCOW_PAGE_SIZE);
-    uint8_t *data;
-    int ret = qcow_cache_get(bs, page, &data);
-
-    if (ret < 0) {
-        return ret;
-    }
-    *val = be64_load(data + (off - page));
-    return 0;
+    BDRVQcowState *s = bs->opaque;
+    return table_cache_get(&s->tables, bs->file, off, val);
 }
 
 /*
@@ -226,31 +134,16 @@ static int qcow_set_u64s(BlockDriverState *bs, uint64_t off, uint64_t n, uint64_
                          uint64_t step)
 {
     BDRVQcowState *s = bs->opaque;
-    uint64_t value = first;
+    return table_cache_set(&s->tables, bs->file, off, n, first, step);
+}
 
-    while (n > 0) {
-        uint64_t page = ROUND_DOWN(off, (uint64_t)QCOW_PAGE_SIZE);
-        uint64_t in_page = off - page;
-        uint64_t count = MIN(n, (QCOW_PAGE_SIZE - in_page) / 8);
-        uint8_t *data;
-        int ret = qcow_cache_get(bs, page, &data);
-
-        if (ret < 0) {
-            return ret;
-        }
-        for (uint64_t i = 0; i < count; i++) {
-            be64_store(data + in_page + i * 8, value);
-            value += step;
-        }
-        ret = bdrv_pwrite(bs->file, off, data + in_page, count * 8);
-        if (ret < 0) {
-            qcow_cache_invalidate(s, page, QCOW_PAGE_SIZE);
-            return ret;
-        }
-        off += count * 8;
-        n -= count;
-    }
-    return 0;
+static void qcow_free_buffers(BDRVQcowState *s)
+{
+    table_cache_free(&s->tables);
+    free(s->zbuf);
+    free(s->zcluster);
+    s->zbuf = NULL;
+    s->zcluster = NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -560,12 +453,9 @@ static int qcow_open(BlockDriverState *bs, int flags, BdrvError *err)
         /* qcow records no backing format: the generic layer probes it. */
     }
 
-    ret = qcow_cache_init(s);
-    if (ret < 0) {
-        bs->backing_file[0] = '\0';
-        return bdrv_error_set(err, ret, "image '%s': out of memory for the table cache",
-                              bs->filename);
-    }
+    table_cache_init(&s->tables, QCOW_CACHE_SLOTS, QCOW_PAGE_SIZE, 8, true);
+    s->zbuf = NULL;
+    s->zcluster = NULL;
     s->zcluster_entry = 0;
     /* Like QEMU, a size that is not a whole number of sectors is rounded down. */
     bs->total_sectors = (int64_t)(h->size / BDRV_SECTOR_SIZE);
@@ -574,7 +464,7 @@ static int qcow_open(BlockDriverState *bs, int flags, BdrvError *err)
 
 static void qcow_close(BlockDriverState *bs)
 {
-    qcow_cache_free(bs->opaque);
+    qcow_free_buffers(bs->opaque);
 }
 
 /* ------------------------------------------------------------------ */
@@ -664,7 +554,7 @@ static int qcow_alloc_l2(BlockDriverState *bs, uint64_t *l2)
         return ret;
     }
     ret = bdrv_pwrite_zeroes(bs->file, *l2, bytes);
-    qcow_cache_invalidate(s, *l2, bytes);
+    table_cache_invalidate(&s->tables, *l2, bytes);
     return ret;
 }
 
@@ -779,7 +669,7 @@ static int qcow_write_alloc(BlockDriverState *bs, uint64_t offset, uint64_t byte
     if (ret < 0) {
         goto out;
     }
-    qcow_cache_invalidate(s, host, end - start);
+    table_cache_invalidate(&s->tables, host, end - start);
     if (s->file_len < host + (end - start)) {
         s->file_len = host + (end - start);
     }
@@ -818,7 +708,7 @@ static int qcow_pwritev(BlockDriverState *bs, uint64_t offset, QBIOVector *qiov)
         if (run.kind == QCOW_KIND_DATA) {
             ret = bdrv_pwritev(bs->file, run.host, &part);
             if (ret == 0) {
-                qcow_cache_invalidate(s, run.host, run.bytes);
+                table_cache_invalidate(&s->tables, run.host, run.bytes);
             }
         } else {
             ret = qcow_write_alloc(bs, offset + done, run.bytes, &part, &run);

@@ -53,6 +53,7 @@
 #include <time.h>
 
 #include "block/block_int.h"
+#include "table-cache.h"
 
 #define QED_MAGIC                 0x00444551u   /* "QED\0" little-endian */
 #define QED_HEADER_BYTES          64
@@ -99,12 +100,6 @@ typedef struct QEDHeader {
     uint32_t backing_filename_size;
 } QEDHeader;
 
-typedef struct QEDCachePage {
-    uint64_t offset;          /* file offset of the page; UINT64_MAX when the slot is empty */
-    uint64_t last_use;
-    uint8_t *data;
-} QEDCachePage;
-
 typedef struct BDRVQEDState {
     QEDHeader header;
     uint32_t cluster_bits;
@@ -113,10 +108,7 @@ typedef struct BDRVQEDState {
     uint64_t table_bytes;
     uint64_t header_bytes;    /* header_size * cluster_size: the first regular cluster */
     uint64_t file_end;        /* next cluster to allocate; the file's end rounded down */
-    uint32_t page_size;
-    uint64_t use_clock;
-    QEDCachePage cache[QED_CACHE_SLOTS];
-    int last_slot;
+    TableCache tables;
     struct timespec last_table_change;   /* CLOCK_MONOTONIC */
 } BDRVQEDState;
 
@@ -323,131 +315,26 @@ static int qed_mark_clean(BlockDriverState *bs)
 }
 
 /* ------------------------------------------------------------------ */
-/* Table cache                                                         */
-
-static void qed_cache_free(BDRVQEDState *s)
-{
-    for (int i = 0; i < QED_CACHE_SLOTS; i++) {
-        free(s->cache[i].data);
-        s->cache[i].data = NULL;
-        s->cache[i].offset = UINT64_MAX;
-    }
-}
-
-/* Pages are allocated as slots are first used (qed_cache_get), not here. */
-static void qed_cache_init(BDRVQEDState *s)
-{
-    for (int i = 0; i < QED_CACHE_SLOTS; i++) {
-        s->cache[i].offset = UINT64_MAX;
-        s->cache[i].last_use = 0;
-        s->cache[i].data = NULL;
-    }
-    s->last_slot = 0;
-}
-
-/* The cached page holding file offset @page_off (page aligned), loading it if needed. */
-static int qed_cache_get(BlockDriverState *bs, uint64_t page_off, uint8_t **data)
-{
-    BDRVQEDState *s = bs->opaque;
-    int victim = 0;
-    int ret;
-
-    if (s->cache[s->last_slot].offset == page_off) {
-        s->cache[s->last_slot].last_use = ++s->use_clock;
-        *data = s->cache[s->last_slot].data;
-        return 0;
-    }
-    for (int i = 0; i < QED_CACHE_SLOTS; i++) {
-        if (s->cache[i].offset == page_off) {
-            s->cache[i].last_use = ++s->use_clock;
-            s->last_slot = i;
-            *data = s->cache[i].data;
-            return 0;
-        }
-        if (s->cache[i].last_use < s->cache[victim].last_use) {
-            victim = i;
-        }
-    }
-    /* Pages are always clean (invariant 5), so any slot can be reused at once. */
-    s->cache[victim].offset = UINT64_MAX;
-    if (!s->cache[victim].data) {
-        s->cache[victim].data = malloc(s->page_size);
-        if (!s->cache[victim].data) {
-            return -ENOMEM;
-        }
-    }
-    ret = bdrv_pread(bs->file, page_off, s->cache[victim].data, s->page_size);
-    if (ret < 0) {
-        return ret;
-    }
-    s->cache[victim].offset = page_off;
-    s->cache[victim].last_use = ++s->use_clock;
-    s->last_slot = victim;
-    *data = s->cache[victim].data;
-    return 0;
-}
+/* Tables                                                              */
 
 /* Entry @index of the table at @table_off. */
 static int qed_get_entry(BlockDriverState *bs, uint64_t table_off, uint64_t index,
                          uint64_t *val)
 {
     BDRVQEDState *s = bs->opaque;
-    uint64_t byte = table_off + index * 8;
-    uint64_t page_off = ROUND_DOWN(byte, (uint64_t)s->page_size);
-    uint8_t *data;
-    int ret = qed_cache_get(bs, page_off, &data);
-
-    if (ret < 0) {
-        return ret;
-    }
-    *val = le64_load(data + (byte - page_off));
-    return 0;
+    return table_cache_get(&s->tables, bs->file, table_off + index * 8, val);
 }
 
 /*
  * Set entries [@index, @index+@n) of the table at @table_off to @first,
  * @first+@step, ... and write them through to the disk (whole sectors of
- * the cached page, so the cache and the disk stay identical).
+ * the cached page).
  */
 static int qed_set_entries(BlockDriverState *bs, uint64_t table_off, uint64_t index,
                            uint64_t n, uint64_t first, uint64_t step)
 {
     BDRVQEDState *s = bs->opaque;
-    uint64_t value = first;
-
-    while (n > 0) {
-        uint64_t byte = table_off + index * 8;
-        uint64_t page_off = ROUND_DOWN(byte, (uint64_t)s->page_size);
-        uint64_t in_page = byte - page_off;
-        uint64_t count = MIN(n, (s->page_size - in_page) / 8);
-        uint64_t w_start, w_end;
-        uint8_t *data;
-        int ret;
-
-        ret = qed_cache_get(bs, page_off, &data);
-        if (ret < 0) {
-            return ret;
-        }
-        for (uint64_t i = 0; i < count; i++) {
-            le64_store(data + in_page + i * 8, value);
-            value += step;
-        }
-        w_start = ROUND_DOWN(in_page, BDRV_SECTOR_SIZE);
-        w_end = ROUND_UP(in_page + count * 8, BDRV_SECTOR_SIZE);
-        ret = bdrv_pwrite(bs->file, page_off + w_start, data + w_start, w_end - w_start);
-        if (ret < 0) {
-            /* The disk may hold either version: reload the page next time. */
-            for (int i = 0; i < QED_CACHE_SLOTS; i++) {
-                if (s->cache[i].offset == page_off) {
-                    s->cache[i].offset = UINT64_MAX;
-                }
-            }
-            return ret;
-        }
-        index += count;
-        n -= count;
-    }
-    return 0;
+    return table_cache_set(&s->tables, bs->file, table_off + index * 8, n, first, step);
 }
 
 /* ------------------------------------------------------------------ */
@@ -609,7 +496,6 @@ static int qed_open(BlockDriverState *bs, int flags, BdrvError *err)
     s->table_nelems = s->table_bytes / 8;
     s->table_bits = (uint32_t)ilog2_u64(s->table_nelems);
     s->file_end = ROUND_DOWN((uint64_t)file_len, (uint64_t)h->cluster_size);
-    s->page_size = (uint32_t)MIN(s->table_bytes, (uint64_t)QED_PAGE_MAX);
 
     if (!IS_ALIGNED(h->image_size, BDRV_SECTOR_SIZE) ||
         h->image_size > qed_max_image_size(h->cluster_size, h->table_size)) {
@@ -665,7 +551,9 @@ static int qed_open(BlockDriverState *bs, int flags, BdrvError *err)
         }
     }
 
-    qed_cache_init(s);
+    table_cache_init(&s->tables, QED_CACHE_SLOTS,
+                     (uint32_t)MIN(s->table_bytes, (uint64_t)QED_PAGE_MAX), BDRV_SECTOR_SIZE,
+                     false);
     bs->total_sectors = (int64_t)(h->image_size / BDRV_SECTOR_SIZE);
 
     if (!bs->read_only) {
@@ -698,7 +586,7 @@ static int qed_open(BlockDriverState *bs, int flags, BdrvError *err)
     return 0;
 
 fail:
-    qed_cache_free(s);
+    table_cache_free(&s->tables);
     bs->backing_file[0] = '\0';
     bs->backing_format[0] = '\0';
     return ret;
@@ -712,7 +600,7 @@ static void qed_close(BlockDriverState *bs)
     if (!bs->read_only) {
         qed_mark_clean(bs);
     }
-    qed_cache_free(s);
+    table_cache_free(&s->tables);
 }
 
 static int qed_flush(BlockDriverState *bs)
