@@ -26,26 +26,6 @@ static void arm(const char *spec)
     bdrv_fault_arm(&rule);
 }
 
-/* A file of @len bytes of @byte, opened through the file protocol read-write. */
-static BlockDriverState *open_file(const char *name, size_t len, uint8_t byte)
-{
-    uint8_t *buf = malloc(len);
-    BdrvError err = { 0 };
-    BlockDriverState *bs = NULL;
-    int ret;
-
-    ck_assert_ptr_nonnull(buf);
-    memset(buf, byte, len);
-    ret = open(P(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(ret, 0);
-    close(ret);
-    file_write(P(name), 0, buf, len);
-    free(buf);
-    ret = bdrv_file_open(&bs, P(name), BDRV_O_RDWR, &err);
-    ck_assert_msg(ret == 0, "open %s: %d %s", name, ret, err.msg);
-    return bs;
-}
-
 static uint64_t count_of(BdrvFaultKind kind, uint64_t *injected)
 {
     uint64_t c[BDRV_FAULT_KINDS];
@@ -83,7 +63,7 @@ START_TEST(fault_disarmed_process_opens_plain_file_nodes)
     BlockDriverState *bs;
 
     bdrv_fault_arm(NULL);
-    bs = open_file("f", 4096, 0);
+    bs = open_file_node("f", 4096, 0);
     ck_assert_ptr_eq(bs->drv, &bdrv_file);
     bdrv_close(bs);
 }
@@ -96,7 +76,7 @@ START_TEST(fault_read_fails_only_the_nth_with_eio)
     uint64_t injected;
 
     arm("read:3:eio");
-    bs = open_file("f", 4096, 0x5a);
+    bs = open_file_node("f", 4096, 0x5a);
     ck_assert_ptr_eq(bs->drv, &bdrv_faulty);
     for (int i = 1; i <= 5; i++) {
         memset(buf, 0, sizeof(buf));
@@ -122,7 +102,7 @@ START_TEST(fault_sticky_enospc_fails_every_later_write)
     uint64_t injected;
 
     arm("write:2:enospc:sticky");
-    bs = open_file("f", 4096, 0);
+    bs = open_file_node("f", 4096, 0);
     memset(buf, 0x11, sizeof(buf));
     ck_assert_int_eq(bdrv_pwrite(bs, 0, buf, sizeof(buf)), 0);
     ck_assert_int_eq(bdrv_pwrite(bs, 512, buf, sizeof(buf)), -ENOSPC);
@@ -151,7 +131,7 @@ START_TEST(fault_torn_write_keeps_whole_sectors_of_its_first_half)
     uint8_t buf[LEN], got[LEN];
 
     arm("write:1:torn");
-    bs = open_file("f", 8192, 0xaa);
+    bs = open_file_node("f", 8192, 0xaa);
     memset(buf, 0x33, sizeof(buf));
     ck_assert_int_eq(bdrv_pwrite(bs, OFF, buf, sizeof(buf)), -EIO);
     bdrv_close(bs);
@@ -170,7 +150,7 @@ START_TEST(fault_torn_write_inside_one_sector_writes_nothing)
     uint8_t buf[200], got[200];
 
     arm("write:1:torn");
-    bs = open_file("f", 4096, 0xaa);
+    bs = open_file_node("f", 4096, 0xaa);
     memset(buf, 0x33, sizeof(buf));
     ck_assert_int_eq(bdrv_pwrite(bs, 600, buf, sizeof(buf)), -EIO);
     bdrv_close(bs);
@@ -187,7 +167,7 @@ START_TEST(fault_flush_fails_once)
     uint64_t injected;
 
     arm("flush:2:eio");
-    bs = open_file("f", 4096, 0);
+    bs = open_file_node("f", 4096, 0);
     ck_assert_int_eq(bdrv_flush(bs), 0);
     ck_assert_int_eq(bdrv_flush(bs), -EIO);
     ck_assert_int_eq(bdrv_flush(bs), 0);
@@ -204,7 +184,7 @@ START_TEST(fault_count_rule_counts_without_failing)
     uint64_t injected;
 
     arm("count");
-    bs = open_file("f", 4096, 0);
+    bs = open_file_node("f", 4096, 0);
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(bdrv_pwrite(bs, 0, buf, sizeof(buf)), 0);
         ck_assert_int_eq(bdrv_pread(bs, 0, buf, sizeof(buf)), 0);

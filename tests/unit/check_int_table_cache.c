@@ -21,24 +21,6 @@
 
 enum { PAGE = 4096, FILE_BYTES = 4 * PAGE };
 
-/* A file of FILE_BYTES bytes of @byte, opened read-write through the file protocol. */
-static BlockDriverState *open_file(const char *name, uint8_t byte)
-{
-    static uint8_t buf[FILE_BYTES];
-    BdrvError err = { 0 };
-    BlockDriverState *bs = NULL;
-    int fd = open(P(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int ret;
-
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    memset(buf, byte, sizeof(buf));
-    file_write(P(name), 0, buf, sizeof(buf));
-    ret = bdrv_file_open(&bs, P(name), BDRV_O_RDWR, &err);
-    ck_assert_msg(ret == 0, "open %s: %d %s", name, ret, err.msg);
-    return bs;
-}
-
 static uint64_t get(TableCache *tc, BlockDriverState *bs, uint64_t off)
 {
     uint64_t v = 0;
@@ -57,7 +39,7 @@ static uint64_t file_le64(const char *name, uint64_t off)
 
 START_TEST(table_cache_both_byte_orders_across_a_page_boundary)
 {
-    BlockDriverState *bs = open_file("f", 0);
+    BlockDriverState *bs = open_file_node("f", FILE_BYTES, 0);
     TableCache be, le;
 
     /* Three entries from 8 bytes before the end of page 0: two pages change. */
@@ -88,7 +70,7 @@ END_TEST
  */
 START_TEST(table_cache_writes_whole_units_of_write_align)
 {
-    BlockDriverState *bs = open_file("f", 0);
+    BlockDriverState *bs = open_file_node("f", FILE_BYTES, 0);
     TableCache tc;
     uint8_t b;
 
@@ -118,7 +100,7 @@ END_TEST
 
 START_TEST(table_cache_evicts_the_least_recently_used_page)
 {
-    BlockDriverState *bs = open_file("f", 0);
+    BlockDriverState *bs = open_file_node("f", FILE_BYTES, 0);
     TableCache tc;
 
     table_cache_init(&tc, 2, PAGE, 8, true);
@@ -161,7 +143,7 @@ START_TEST(table_cache_failed_io_leaves_no_page_the_disk_may_not_hold)
 
     ck_assert_int_eq(bdrv_fault_parse("read:1:eio", &rule), 0);
     bdrv_fault_arm(&rule);
-    bs = open_file("f", 0);
+    bs = open_file_node("f", FILE_BYTES, 0);
     ck_assert_ptr_eq(bs->drv, &bdrv_faulty);
     table_cache_init(&tc, 2, PAGE, 8, true);
     ck_assert_int_eq(table_cache_get(&tc, bs, 0, &v), -EIO);
@@ -173,7 +155,7 @@ START_TEST(table_cache_failed_io_leaves_no_page_the_disk_may_not_hold)
 
     ck_assert_int_eq(bdrv_fault_parse("write:1:eio", &rule), 0);
     bdrv_fault_arm(&rule);
-    bs = open_file("f", 0);
+    bs = open_file_node("f", FILE_BYTES, 0);
     table_cache_init(&tc, 2, PAGE, 8, true);
     ck_assert_uint_eq(get(&tc, bs, 0), 0);
     ck_assert_int_eq(table_cache_set(&tc, bs, 0, 1, 6, 0), -EIO);

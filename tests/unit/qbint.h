@@ -141,6 +141,26 @@ static inline void copy_file(const char *from, const char *to)
     free(b);
 }
 
+/* A scratch file @name of @len bytes of @byte, opened read-write through the file protocol. */
+static inline BlockDriverState *open_file_node(const char *name, size_t len, uint8_t byte)
+{
+    uint8_t *buf = malloc(len ? len : 1);
+    BdrvError err = { 0 };
+    BlockDriverState *bs = NULL;
+    int ret;
+
+    ck_assert_ptr_nonnull(buf);
+    memset(buf, byte, len);
+    ret = open(P(name), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(ret, 0);
+    close(ret);
+    file_write(P(name), 0, buf, len);
+    free(buf);
+    ret = bdrv_file_open(&bs, P(name), BDRV_O_RDWR, &err);
+    ck_assert_msg(ret == 0, "open %s: %d %s", name, ret, err.msg);
+    return bs;
+}
+
 static inline void fill(uint8_t *buf, size_t len, uint32_t seed)
 {
     for (size_t i = 0; i < len; i++) {
